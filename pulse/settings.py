@@ -1,0 +1,324 @@
+"""Pulse settings, read from the environment (12-factor).
+
+With nothing set, Pulse runs on its embedded default: SQLite in ``data/``, Celery tasks run
+eagerly in-process, e-mail is written to ``data/mail/``. Setting ``DATABASE_URL``,
+``REDIS_URL`` and ``EMAIL_URL`` (or ``EMAIL_HOST`` ...) switches to real services.
+Every helper below fails loudly: a malformed value stops start-up with a message naming the
+variable, rather than running with a guess.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+import dj_email_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no, on/off); got {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, why: str = "") -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        value = default
+    else:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must be an integer; got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        reason = f" ({why})" if why else ""
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}{reason}; got {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = env_str(name, default)
+    if not raw:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not (parts.netloc or parts.path):
+        raise ImproperlyConfigured(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {raw!r}"
+        )
+    return raw
+
+
+DATA_DIR = Path(env_str("PULSE_DATA_DIR") or BASE_DIR / "data")
+DEBUG = env_bool("DEBUG", True)
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    # Development only: a random key kept in the data folder, so that the web process and a
+    # worker started from the same checkout agree, and no key is ever committed.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    SECRET_KEY = key_file.read_text().strip()
+
+# Survey links are an HMAC of the invitation under this key, so that every send of an
+# invitation (first send, retry, reminder) carries the same working link while only its
+# SHA-256 is stored. Rotating the key invalidates every open link.
+PULSE_TOKEN_KEY = (
+    env_str("PULSE_TOKEN_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"pulse-invitation-token-key", hashlib.sha256).hexdigest()
+)
+
+PULSE_BASE_URL = env_url("PULSE_BASE_URL", "http://127.0.0.1:8000", ("http", "https")).rstrip("/")
+_base_host = urlsplit(PULSE_BASE_URL).hostname or "127.0.0.1"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", sorted({_base_host, "localhost", "127.0.0.1", "[::1]"}))
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [PULSE_BASE_URL])
+
+PULSE_HTTPS = env_bool("PULSE_HTTPS", not DEBUG)
+if PULSE_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # /healthz is probed over plain HTTP from inside the deployment.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Anonymity thresholds (DESIGN.md, Anonymity 2). Below 3 a group of two could each subtract
+# their own answer from the mean and learn the other's, so start-up refuses it.
+PULSE_MIN_RESPONDENTS = env_int(
+    "PULSE_MIN_RESPONDENTS", 5, minimum=3, why="an anonymity threshold below 3 exposes individual answers"
+)
+PULSE_MIN_COMMENT_RESPONDENTS = env_int("PULSE_MIN_COMMENT_RESPONDENTS", 10, minimum=3)
+if PULSE_MIN_COMMENT_RESPONDENTS < PULSE_MIN_RESPONDENTS:
+    raise ImproperlyConfigured(
+        "PULSE_MIN_COMMENT_RESPONDENTS must be at least PULSE_MIN_RESPONDENTS "
+        f"({PULSE_MIN_COMMENT_RESPONDENTS} < {PULSE_MIN_RESPONDENTS})"
+    )
+
+# How many failed token look-ups one client address may make per window before 429.
+PULSE_TOKEN_FAILURES_PER_WINDOW = env_int("PULSE_TOKEN_FAILURES_PER_WINDOW", 20, minimum=1)
+PULSE_TOKEN_FAILURE_WINDOW = env_int("PULSE_TOKEN_FAILURE_WINDOW", 300, minimum=1)
+# Invitations claimed and sent over one SMTP connection per batch.
+PULSE_DISPATCH_BATCH = env_int("PULSE_DISPATCH_BATCH", 200, minimum=1)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "surveys",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pulse.urls"
+WSGI_APPLICATION = "pulse.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_url("DATABASE_URL", "", ("postgres", "postgresql", "pgsql", "postgis", "sqlite", "mysql"))
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "pulse.sqlite3",
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_url("REDIS_URL", "", ("redis", "rediss", "unix"))
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "pulse",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery: the database holds what is due (the invitation table is the outbox); the broker
+# only carries "go look". Late acks plus reject-on-lost mean a killed worker's task is
+# redelivered; every task is safe to run twice.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 15 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+# Longer than the longest task (the hard time limit), so Redis never redelivers a task that
+# is still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "materialise-waves": {"task": "surveys.tasks.waves_materialise_task", "schedule": crontab(minute="*/10")},
+    "dispatch-invitations": {"task": "surveys.tasks.invitations_dispatch_task", "schedule": crontab()},
+    "send-reminders": {"task": "surveys.tasks.reminders_dispatch_task", "schedule": crontab(minute="*/5")},
+    "close-waves": {"task": "surveys.tasks.waves_close_due_task", "schedule": crontab(minute="*/5")},
+}
+
+# E-mail: EMAIL_URL (smtp://user:password@host:587/?tls=True), or the EMAIL_HOST family, or
+# (embedded default) files in data/mail/.
+EMAIL_URL = env_str("EMAIL_URL")
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_URL:
+    try:
+        _email = dj_email_url.parse(EMAIL_URL)
+    except Exception as exc:  # the library raises bare exceptions for unknown schemes
+        raise ImproperlyConfigured(f"EMAIL_URL is not a valid e-mail URL: {exc}") from None
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST = _email["EMAIL_HOST"]
+    EMAIL_PORT = _email["EMAIL_PORT"]
+    EMAIL_HOST_USER = _email["EMAIL_HOST_USER"]
+    EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
+    EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
+    EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
+    if _email.get("EMAIL_FILE_PATH"):
+        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+elif EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "mail"
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Pulse <pulse@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("de", _("German"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 200,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Pulse API",
+    "DESCRIPTION": "Anonymous employee pulse surveys: org import, answer intake and anonymized reports.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Logs never carry survey tokens: request lines of /s/<token>/ are rewritten by a filter
+# before any handler sees them (surveys/logging.py).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact_tokens": {"()": "surveys.logging.RedactTokensFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.request": {"filters": ["redact_tokens"]},
+        "django.server": {"filters": ["redact_tokens"]},
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SURVEY_COOKIE_MAX_AGE = timedelta(hours=2)

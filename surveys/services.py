@@ -1,0 +1,59 @@
+"""Writes of the organisation that several flows share (import, admin, demo)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from .models import TEAM_PATH_SEPARATOR, Team
+
+
+def team_path_split(path: str) -> list[str]:
+    return [part.strip() for part in path.split(TEAM_PATH_SEPARATOR)]
+
+
+def team_ensure_path(*, path: str, cache: dict[str, Team] | None = None) -> Team:
+    """The team at ``path`` ("Acme/Engineering/ML"), creating it and any missing ancestors."""
+    cache = {} if cache is None else cache
+    parent: Team | None = None
+    so_far: list[str] = []
+    for name in team_path_split(path):
+        so_far.append(name)
+        key = TEAM_PATH_SEPARATOR.join(so_far)
+        team = cache.get(key)
+        if team is None:
+            team, _ = Team.objects.get_or_create(path=key, defaults={"name": name, "parent": parent})
+            cache[key] = team
+        parent = team
+    assert parent is not None, "a team path has at least one part"
+    return parent
+
+
+@transaction.atomic
+def team_rename(*, team: Team, name: str) -> Team:
+    """Rename a team and rewrite the paths of its whole subtree in one transaction."""
+    old_path = team.path
+    prefix = team.parent.path + TEAM_PATH_SEPARATOR if team.parent else ""
+    new_path = prefix + name
+    descendants = list(Team.objects.select_for_update().filter(path__startswith=old_path + TEAM_PATH_SEPARATOR))
+    team.name, team.path = name, new_path
+    team.save(update_fields=["name", "path"])
+    for child in descendants:
+        child.path = new_path + child.path[len(old_path) :]
+    Team.objects.bulk_update(descendants, ["path"])
+    return team
+
+
+@transaction.atomic
+def team_move(*, team: Team, parent: Team | None) -> Team:
+    """Move a team (with its subtree) under another parent."""
+    if parent is not None and (parent.pk == team.pk or parent.path.startswith(team.path + TEAM_PATH_SEPARATOR)):
+        raise ValueError("A team cannot be moved into its own subtree.")
+    old_path = team.path
+    new_path = (parent.path + TEAM_PATH_SEPARATOR if parent else "") + team.name
+    descendants = list(Team.objects.select_for_update().filter(path__startswith=old_path + TEAM_PATH_SEPARATOR))
+    team.parent, team.path = parent, new_path
+    team.save(update_fields=["parent", "path"])
+    for child in descendants:
+        child.path = new_path + child.path[len(old_path) :]
+    Team.objects.bulk_update(descendants, ["path"])
+    return team

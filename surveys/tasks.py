@@ -1,0 +1,37 @@
+"""Celery tasks of the write side: thin, idempotent, and fed by the database.
+
+Beat runs the four periodic tasks (settings.CELERY_BEAT_SCHEDULE). Each asks the database
+what is due; running one twice, or on two workers at once, does no harm.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="surveys.tasks.waves_materialise_task")
+def waves_materialise_task() -> int:
+    from .waves import waves_materialise
+
+    return len(waves_materialise())
+
+
+@shared_task(name="surveys.tasks.waves_close_due_task")
+def waves_close_due_task() -> int:
+    from .waves import waves_close_due
+
+    return len(waves_close_due())
+
+
+@shared_task(name="surveys.tasks.invitations_dispatch_task")
+def invitations_dispatch_task() -> int:
+    from .dispatch import invitations_dispatch
+
+    return invitations_dispatch()
+
+
+@shared_task(name="surveys.tasks.reminders_dispatch_task")
+def reminders_dispatch_task() -> int:
+    from .dispatch import reminders_dispatch
+
+    return reminders_dispatch()

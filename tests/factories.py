@@ -1,0 +1,92 @@
+"""factory_boy factories for the write side."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import factory
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from surveys import models
+from surveys.tokens import token_for, token_hash
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Team
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    parent = None
+    path = factory.LazyAttribute(lambda o: f"{o.parent.path}/{o.name}" if o.parent else o.name)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}@example.com")
+    email = factory.LazyAttribute(lambda o: o.username)
+    password = factory.django.Password("correct horse battery staple")
+
+
+class EmployeeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Employee
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    name = factory.Faker("name")
+    team = factory.SubFactory(TeamFactory)
+    timezone = "Europe/Berlin"
+    locale = "en"
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Question
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"q_{n}")
+    dimension = models.Question.Dimension.WORKLOAD
+    text = factory.Sequence(lambda n: f"Question {n}?")
+    scale = models.Question.Scale.LIKERT5
+
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Survey
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"survey-{n}")
+    name = factory.Sequence(lambda n: f"Survey {n}")
+
+
+class WaveFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = models.Wave
+
+    survey = factory.SubFactory(SurveyFactory)
+    opens_on = factory.LazyFunction(lambda: timezone.now().date())
+    closes_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=5))
+    status = models.Wave.Status.OPEN
+    min_respondents = factory.LazyFunction(lambda: settings.PULSE_MIN_RESPONDENTS)
+    min_comment_respondents = factory.LazyFunction(lambda: settings.PULSE_MIN_COMMENT_RESPONDENTS)
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    """An invitation whose working token is available as ``invitation.token`` after build."""
+
+    class Meta:
+        model = models.Invitation
+
+    wave = factory.SubFactory(WaveFactory)
+    employee = factory.SubFactory(EmployeeFactory)
+    team = factory.LazyAttribute(lambda o: o.employee.team)
+    token_hash = factory.LazyAttribute(lambda o: token_hash(token_for(o.id)))
+    send_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def token(obj, create, extracted, **kwargs):
+        obj.token = token_for(obj.id)
