@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 import dj_email_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -66,6 +65,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def without_password(url: str) -> str:
+    """The URL with any password masked: error messages end up in logs, secrets must not."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
 def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
     raw = env_str(name, default)
     if not raw:
@@ -73,9 +80,18 @@ def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
         raise ImproperlyConfigured(
-            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; got {raw!r}"
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; "
+            f"got {without_password(raw)!r}"
         )
     return raw
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env_str(name, default)
+    for choice in choices:  # case-insensitive: LOG_LEVEL=info is as clear as INFO
+        if raw.lower() == choice.lower():
+            return choice
+    raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
 
 
 DATA_DIR = Path(env_str("PULSE_DATA_DIR") or BASE_DIR / "data")
@@ -116,7 +132,7 @@ if PULSE_HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     # /healthz is probed over plain HTTP from inside the deployment.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
@@ -227,11 +243,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# Beat only says "go look": the database decides what is due, so these cadences bound how late
+# an e-mail or a close can be, not what happens. Intervals rather than crontabs, so that a
+# deployment (or the system test) can tighten them to seconds.
+PULSE_DISPATCH_EVERY = timedelta(seconds=env_int("PULSE_DISPATCH_EVERY", 60, minimum=1))
+PULSE_HOUSEKEEPING_EVERY = timedelta(seconds=env_int("PULSE_HOUSEKEEPING_EVERY", 300, minimum=1))
 CELERY_BEAT_SCHEDULE = {
-    "materialise-waves": {"task": "surveys.tasks.waves_materialise_task", "schedule": crontab(minute="*/10")},
-    "dispatch-invitations": {"task": "surveys.tasks.invitations_dispatch_task", "schedule": crontab()},
-    "send-reminders": {"task": "surveys.tasks.reminders_dispatch_task", "schedule": crontab(minute="*/5")},
-    "close-waves": {"task": "surveys.tasks.waves_close_due_task", "schedule": crontab(minute="*/5")},
+    "materialise-waves": {"task": "surveys.tasks.waves_materialise_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
+    "dispatch-invitations": {"task": "surveys.tasks.invitations_dispatch_task", "schedule": PULSE_DISPATCH_EVERY},
+    "send-reminders": {"task": "surveys.tasks.reminders_dispatch_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
+    "close-waves": {"task": "surveys.tasks.waves_close_due_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
 }
 
 # E-mail: EMAIL_URL (smtp://user:password@host:587/?tls=True), or the EMAIL_HOST family, or
@@ -239,9 +260,15 @@ CELERY_BEAT_SCHEDULE = {
 EMAIL_URL = env_str("EMAIL_URL")
 EMAIL_HOST = env_str("EMAIL_HOST")
 if EMAIL_URL:
+    # The library accepts any scheme and then leaves the backend out, so check it here.
+    if urlsplit(EMAIL_URL).scheme not in dj_email_url.SCHEMES:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must start with one of {', '.join(s + '://' for s in dj_email_url.SCHEMES)}; "
+            f"got {without_password(EMAIL_URL)!r}"
+        )
     try:
         _email = dj_email_url.parse(EMAIL_URL)
-    except Exception as exc:  # the library raises bare exceptions for unknown schemes
+    except ValueError as exc:  # e.g. a port that is not a number
         raise ImproperlyConfigured(f"EMAIL_URL is not a valid e-mail URL: {exc}") from None
     EMAIL_BACKEND = _email["EMAIL_BACKEND"]
     EMAIL_HOST = _email["EMAIL_HOST"]
@@ -258,6 +285,10 @@ elif EMAIL_HOST:
     EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
     EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        # Django would only refuse this when the first mail is sent; refuse it at start-up instead.
+        raise ImproperlyConfigured("EMAIL_USE_TLS (STARTTLS, port 587) and EMAIL_USE_SSL (port 465) exclude each other")
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = DATA_DIR / "mail"
@@ -307,16 +338,20 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Logs never carry survey tokens: request lines of /s/<token>/ are rewritten by a filter
-# before any handler sees them (surveys/logging.py).
+# before any handler sees them (surveys/logging.py). Gunicorn's access log has its own
+# redacting logger (pulse/gunicorn.conf.py).
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_tokens": {"()": "surveys.logging.RedactTokensFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.request": {"filters": ["redact_tokens"]},
-        "django.server": {"filters": ["redact_tokens"]},
+        # Django's defaults give this logger its own handler and propagate=False; replacing
+        # its handlers without naming one would drop runserver's request lines altogether.
+        "django.server": {"filters": ["redact_tokens"], "handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 

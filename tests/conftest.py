@@ -30,3 +30,7 @@ def default_survey(db):
     from surveys.models import Survey
 
     return Survey.objects.get(slug="pulse")
+
+
+# Suite-wide fixtures: `smtp_server` / `smtp_mail`, a real SMTP server (aiosmtpd) in a thread.
+pytest_plugins = ["tests.smtp"]

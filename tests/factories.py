@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import factory
@@ -80,7 +81,10 @@ class InvitationFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = models.Invitation
+        skip_postgeneration_save = True  # the hook only sets a Python attribute
 
+    # Chosen up front: the token (and its hash) is derived from the invitation's id.
+    id = factory.LazyFunction(uuid.uuid4)
     wave = factory.SubFactory(WaveFactory)
     employee = factory.SubFactory(EmployeeFactory)
     team = factory.LazyAttribute(lambda o: o.employee.team)

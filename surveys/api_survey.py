@@ -1,0 +1,225 @@
+"""The two public survey endpoints (DESIGN.md, Public API): read an invitation, record a response.
+
+Anyone holding a token may call them: no session, no CSRF (the token is the credential).
+Both call the same services as the HTML form (surveys/intake.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import translation
+from django.utils.cache import add_never_cache_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
+from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .intake import (
+    COMMENT_MAX_LENGTH,
+    AnswersInvalid,
+    TokenProblem,
+    TokenUnknown,
+    TokenUsed,
+    invitation_for_token,
+    invitation_language,
+    question_text_translated,
+    response_record,
+    survey_questions,
+)
+from .ratelimit import token_failure_record
+
+
+class InvitationQuestionSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    text = serializers.CharField(help_text="In the employee's language where a translation exists.")
+    dimension = serializers.CharField()
+    scale = serializers.CharField(help_text="`likert5` (1..5) or `nps11` (0..10).")
+    min = serializers.IntegerField()
+    max = serializers.IntegerField()
+    reverse_scored = serializers.BooleanField()
+
+
+class InvitationSerializer(serializers.Serializer):
+    survey = serializers.CharField(help_text="The survey's slug.")
+    closes_at = serializers.DateTimeField()
+    language = serializers.CharField(help_text="The employee's language, in which `text` is given.")
+    questions = InvitationQuestionSerializer(many=True)
+    comment_enabled = serializers.BooleanField()
+
+
+# The answers and the comment pass through as sent: the service checks them against the
+# survey's questions and reports every bad field at once, in the same words for the form.
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "integer"}, "minProperties": 1})
+class AnswersField(serializers.Field):
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+
+@extend_schema_field({"type": "string", "maxLength": COMMENT_MAX_LENGTH})
+class CommentField(serializers.Field):
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+
+class ResponseSubmitSerializer(serializers.Serializer):
+    token = serializers.CharField(trim_whitespace=False)
+    answers = AnswersField(
+        write_only=True,
+        help_text="Question code → integer on the question's scale. Skip a question by leaving it out; "
+        "at least one answer is required.",
+    )
+    comment = CommentField(
+        write_only=True,
+        required=False,
+        help_text="Only when the survey has a comment box; blank means none. Never linked to the answers.",
+    )
+
+
+class RecordedSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["recorded"])
+
+
+class ProblemSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["unknown", "used", "expired", "rate_limited"])
+    detail = serializers.CharField()
+
+
+_TOKEN_PROBLEM_RESPONSES = {
+    404: OpenApiResponse(ProblemSerializer, description="Unknown or malformed token."),
+    409: OpenApiResponse(ProblemSerializer, description="Already answered."),
+    410: OpenApiResponse(ProblemSerializer, description="The wave is closed or past its closing time."),
+    429: OpenApiResponse(
+        ProblemSerializer, description="Too many failed token look-ups from this address; see `Retry-After`."
+    ),
+}
+_RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    location=OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds until failed look-ups are accepted again.",
+)
+
+
+class InvitationApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="invitation_retrieve",
+        summary="The survey behind a token",
+        description="Reading never uses the token up. Question texts are in the employee's language.",
+        responses={200: InvitationSerializer, **_TOKEN_PROBLEM_RESPONSES},
+        parameters=[_RETRY_AFTER],
+    )
+    def get(self, request: Request, token: str) -> Response:
+        try:
+            invitation = invitation_for_token(token=token)
+        except TokenProblem as problem:
+            return _refused(request, problem)
+        wave = invitation.wave
+        language = invitation_language(invitation)
+        with translation.override(language):
+            questions = [
+                {
+                    "code": q.code,
+                    "text": question_text_translated(q),
+                    "dimension": q.dimension,
+                    "scale": q.scale,
+                    "min": q.min,
+                    "max": q.max,
+                    "reverse_scored": q.reverse_scored,
+                }
+                for q in survey_questions(survey_id=wave.survey_id).values()
+            ]
+        data = {
+            "survey": wave.survey.slug,
+            "closes_at": wave.closes_at,
+            "language": language,
+            "questions": questions,
+            "comment_enabled": wave.survey.comment_enabled,
+        }
+        return _private(Response(InvitationSerializer(data).data))
+
+
+class ResponseApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]  # answers are a JSON object; a form body could not carry them
+
+    @extend_schema(
+        operation_id="response_create",
+        summary="Answer a survey",
+        description=(
+            "Records the answers anonymously and uses the token up, exactly once even under concurrent "
+            'submissions. A 400 names each bad field, e.g. `{"answers": {"workload_1": "must be an '
+            'integer from 1 to 5"}}`.'
+        ),
+        request=ResponseSubmitSerializer,
+        responses={
+            201: RecordedSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="One message per bad field; `answers` maps each bad question code to its message.",
+                examples=[
+                    OpenApiExample("bad answer", value={"answers": {"workload_1": "must be an integer from 1 to 5"}}),
+                    OpenApiExample("no answers", value={"answers": "answer at least one question"}),
+                ],
+            ),
+            **_TOKEN_PROBLEM_RESPONSES,
+        },
+        parameters=[_RETRY_AFTER],
+    )
+    def post(self, request: Request) -> Response:
+        submission = ResponseSubmitSerializer(data=request.data)
+        if not submission.is_valid():
+            return _private(Response(_first_messages(submission.errors), status=status.HTTP_400_BAD_REQUEST))
+        try:
+            response_record(**submission.validated_data)
+        except TokenProblem as problem:
+            return _refused(request, problem)
+        except AnswersInvalid as invalid:
+            return _private(Response(invalid.errors, status=status.HTTP_400_BAD_REQUEST))
+        return _private(Response({"status": "recorded"}, status=status.HTTP_201_CREATED))
+
+
+def _refused(request: Request, problem: TokenProblem) -> Response:
+    if isinstance(problem, TokenUnknown):
+        # Only here, after a failed look-up, is the failure counter touched.
+        retry_after = token_failure_record(request=request)
+        if retry_after is not None:
+            response = _problem(
+                status.HTTP_429_TOO_MANY_REQUESTS, "rate_limited", "Too many unknown links from this address."
+            )
+            response["Retry-After"] = str(retry_after)
+            return response
+        return _problem(status.HTTP_404_NOT_FOUND, "unknown", "This survey link is not known.")
+    if isinstance(problem, TokenUsed):
+        return _problem(status.HTTP_409_CONFLICT, "used", "This survey link has been used already.")
+    return _problem(status.HTTP_410_GONE, "expired", "This survey has closed.")
+
+
+def _problem(status_code: int, code: str, detail: str) -> Response:
+    return _private(Response({"code": code, "detail": detail}, status=status_code))
+
+
+def _private(response: Response) -> Response:
+    # Survey content and outcomes are one person's business: no shared or browser caching.
+    add_never_cache_headers(response)
+    return response
+
+
+def _first_messages(errors: dict) -> dict[str, str]:
+    """DRF's ``{"field": ["message"]}`` as ``{"field": "message"}``, the shape the service uses."""
+    return {field: str(messages[0]) if isinstance(messages, list) else messages for field, messages in errors.items()}

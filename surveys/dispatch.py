@@ -1,0 +1,359 @@
+"""Sending invitations and reminders: the invitation table is the outbox.
+
+Every minute beat asks :func:`invitations_dispatch` (every few minutes :func:`reminders_dispatch`)
+what is due; the work itself is done in batches by :func:`invitations_send_batch` /
+:func:`reminders_send_batch`, possibly on several workers at once:
+
+1. *Claim* up to a batch of due rows in one short transaction (``SELECT ... FOR UPDATE SKIP
+   LOCKED`` on PostgreSQL, so workers never wait for or take each other's rows), mark them
+   ``sending`` with a lease, commit.
+2. *Send* them one by one over one SMTP connection, and mark them ``sent`` in small groups, so
+   that a crash re-sends at most a group.
+3. A recipient the server refuses is ``failed`` with the server's reason; the others go on.
+   A connection-level failure (refused, dropped, a temporary 4xx) hands the unsent rows back
+   (``pending``) and raises, so the Celery task retries with backoff.
+
+A worker killed mid-batch leaves its rows ``sending``; when their lease runs out they are due
+again. Delivery is therefore at-least-once, and the link is the same on every send because the
+token is an HMAC of the invitation id (``surveys.tokens``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import smtplib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from celery import Task, current_app
+from django.conf import settings
+from django.core import mail
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import connection, transaction
+from django.db.models import F, Q, prefetch_related_objects
+from django.utils import timezone
+
+from . import emails
+from .models import Invitation, Wave
+from .tokens import token_for
+
+logger = logging.getLogger(__name__)
+
+Status = Invitation.SendStatus
+
+# A lease outlives the longest a batch task may run (Celery's hard time limit), so a live
+# worker never has its rows taken over; a dead one's rows come back soon after.
+LEASE = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 15 * 60) + 60)
+# Sent rows are recorded every this many messages: a crash re-sends at most this many.
+MARK_SENT_EVERY = 25
+# Dispatch fans out to at most this many batch tasks at once. Each full batch enqueues its
+# successor, so this bounds how many workers share a large wave, not how fast it goes out.
+MAX_BATCH_TASKS = 50
+# A recipient that keeps getting a temporary refusal (4xx) is retried a little later each
+# time (greylisting wants minutes, not seconds), and given up after this many tries.
+MAX_ATTEMPTS = 8
+DEFER_STEP = timedelta(minutes=5)
+
+
+class DispatchError(Exception):
+    """The SMTP connection failed; the claimed, unsent rows were handed back."""
+
+
+@dataclass(frozen=True)
+class _Outbox:
+    """Which columns of an invitation make up one kind of e-mail's outbox."""
+
+    kind: str
+    status_field: str
+    due_field: str
+    sent_field: str
+    build: Callable[..., EmailMultiAlternatives]
+    sendable: Callable[[datetime], Q]  # what else must hold for a due row to go out
+
+    def due_q(self, now: datetime) -> Q:
+        pending = Q(**{self.status_field: Status.PENDING, f"{self.due_field}__lte": now})
+        abandoned = Q(**{self.status_field: Status.SENDING, "lease_until__lt": now})
+        return (pending | abandoned) & self.sendable(now)
+
+
+INVITATIONS = _Outbox(
+    kind="invitation",
+    status_field="status",
+    due_field="send_at",
+    sent_field="sent_at",
+    build=emails.invitation_email,
+    sendable=lambda now: Q(wave__status__in=[Wave.Status.SCHEDULED, Wave.Status.OPEN], wave__closes_at__gt=now),
+)
+REMINDERS = _Outbox(
+    kind="reminder",
+    status_field="reminder_status",
+    due_field="remind_at",
+    sent_field="reminded_at",
+    build=emails.reminder_email,
+    # Re-checked at claim time: someone may have answered since the reminder became due.
+    sendable=lambda now: Q(status=Status.SENT, responded=False, wave__status=Wave.Status.OPEN, wave__closes_at__gt=now),
+)
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def invitations_dispatch(*, now: datetime | None = None) -> int:
+    """Hand due invitations to the workers; see :func:`_dispatch` for what is returned."""
+    return _dispatch(INVITATIONS, now=now)
+
+
+def reminders_dispatch(*, now: datetime | None = None) -> int:
+    """Skip reminders nobody needs any more, then hand the due ones to the workers."""
+    reminders_skip_unneeded(now=now)
+    return _dispatch(REMINDERS, now=now)
+
+
+def invitations_send_batch(*, now: datetime | None = None, limit: int | None = None, chain: bool = False) -> int:
+    """Claim and send up to ``limit`` due invitations over one SMTP connection; returns how many were sent.
+
+    With ``chain`` (the batch task), a full batch enqueues its successor: more are probably due,
+    and they should not wait for beat's next minute.
+    """
+    return _send_batch_and_chain(INVITATIONS, now=now, limit=limit, chain=chain)
+
+
+def reminders_send_batch(*, now: datetime | None = None, limit: int | None = None, chain: bool = False) -> int:
+    """Claim and send up to ``limit`` due reminders over one SMTP connection; returns how many were sent."""
+    return _send_batch_and_chain(REMINDERS, now=now, limit=limit, chain=chain)
+
+
+def reminders_skip_unneeded(*, now: datetime | None = None) -> int:
+    """Pending reminders of people who answered, whose invitation never went out, or whose wave is over."""
+    now = now or timezone.now()
+    unneeded = (
+        Q(responded=True)
+        | Q(status__in=[Status.FAILED, Status.SKIPPED])
+        | Q(wave__status=Wave.Status.CLOSED)
+        | Q(wave__closes_at__lte=now)
+    )
+    return Invitation.objects.filter(unneeded, reminder_status=Status.PENDING).update(reminder_status=Status.SKIPPED)
+
+
+# --- dispatch: count what is due, fan out -----------------------------------------------------
+
+
+def _dispatch(outbox: _Outbox, *, now: datetime | None) -> int:
+    """Eagerly (embedded default): send every due row in-process and return how many were sent.
+
+    With a broker: enqueue one batch task per batch of due rows (after commit, capped) and
+    return how many tasks were enqueued. The tasks carry no arguments: each claims whatever is
+    due when it runs, so a duplicate or late task is harmless.
+    """
+    if current_app.conf.task_always_eager:
+        return _send_all_due(outbox, now=now)
+    due = Invitation.objects.filter(outbox.due_q(now or timezone.now())).count()
+    batches = min(math.ceil(due / settings.PULSE_DISPATCH_BATCH), MAX_BATCH_TASKS)
+    task = _batch_task(outbox)
+    for _ in range(batches):
+        transaction.on_commit(task.delay)
+    if batches:
+        logger.info("%d %ss due, %d batch tasks enqueued", due, outbox.kind, batches)
+    return batches
+
+
+def _batch_task(outbox: _Outbox) -> Task:
+    from . import tasks  # tasks import this module
+
+    return tasks.invitations_send_batch_task if outbox is INVITATIONS else tasks.reminders_send_batch_task
+
+
+def _send_batch_and_chain(outbox: _Outbox, *, now: datetime | None, limit: int | None, chain: bool) -> int:
+    limit = limit or settings.PULSE_DISPATCH_BATCH
+    result = _send_batch(outbox, now=now, limit=limit)
+    # Eagerly a successor would recurse; the eager dispatch loops instead.
+    if chain and result.claimed == limit and not current_app.conf.task_always_eager:
+        transaction.on_commit(_batch_task(outbox).delay)
+    return result.sent
+
+
+def _send_all_due(outbox: _Outbox, *, now: datetime | None) -> int:
+    sent = 0
+    while True:
+        result = _send_batch(outbox, now=now, limit=None)
+        sent += result.sent
+        # Only an empty claim ends the loop: a batch in which everyone was refused still
+        # leaves the next batch to send. A temporarily refused row is deferred, not re-claimed.
+        if not result.claimed:
+            return sent
+
+
+# --- one batch: claim, send, record ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _BatchResult:
+    claimed: int
+    sent: int
+
+
+def _send_batch(outbox: _Outbox, *, now: datetime | None, limit: int | None) -> _BatchResult:
+    now = now or timezone.now()
+    invitations = _claim(outbox, now=now, limit=limit or settings.PULSE_DISPATCH_BATCH)
+    if not invitations:
+        return _BatchResult(claimed=0, sent=0)
+    recorder = _Recorder(outbox, now=now)
+    try:
+        _send_over_one_connection(outbox, invitations, recorder)
+    finally:
+        # Whatever stopped us (the server, a bug, a soft time limit), rows not yet sent or
+        # failed go back to pending at once instead of waiting for their lease to run out.
+        recorder.flush()
+        recorder.release_unfinished([inv.id for inv in invitations])
+    logger.info(
+        "%s batch: %d claimed, %d sent, %d failed", outbox.kind, len(invitations), recorder.sent, recorder.failed
+    )
+    return _BatchResult(claimed=len(invitations), sent=recorder.sent)
+
+
+def _claim(outbox: _Outbox, *, now: datetime, limit: int) -> list[Invitation]:
+    with transaction.atomic():
+        due = (
+            Invitation.objects.filter(outbox.due_q(now))
+            .select_related("employee", "team", "wave__survey")
+            .order_by(outbox.due_field)
+        )
+        # Lock only the invitation rows: locking the joined wave would make every other worker
+        # skip that whole wave. SQLite has no row locks; its IMMEDIATE transactions serialise claims.
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True, of=("self",))
+        invitations = list(due[:limit])
+        if invitations:
+            Invitation.objects.filter(id__in=[inv.id for inv in invitations]).update(
+                **{outbox.status_field: Status.SENDING},
+                lease_until=now + LEASE,
+                attempts=F("attempts") + 1,
+            )
+    # One query for the items of every survey in the batch (the e-mail's time estimate counts them).
+    prefetch_related_objects([inv.wave.survey for inv in invitations], "items")
+    return invitations
+
+
+def _send_over_one_connection(outbox: _Outbox, invitations: list[Invitation], recorder: _Recorder) -> None:
+    smtp = mail.get_connection()
+    try:
+        smtp.open()
+    except OSError as exc:  # smtplib's errors are OSErrors too
+        raise DispatchError(f"cannot connect to the mail server: {_describe(exc)}") from exc
+    try:
+        for invitation in invitations:
+            message = outbox.build(invitation=invitation, token=token_for(invitation.id))
+            message.connection = smtp
+            _send_one(smtp, message, invitation, recorder)
+    finally:
+        _close_quietly(smtp)
+
+
+def _send_one(
+    smtp: BaseEmailBackend, message: EmailMultiAlternatives, invitation: Invitation, recorder: _Recorder
+) -> None:
+    # One message per call: Django's backend gives up on the rest of a list at the first error.
+    try:
+        smtp.send_messages([message])
+    except smtplib.SMTPRecipientsRefused as exc:
+        code, reason = next(iter(exc.recipients.values()))
+        recorder.refused(invitation, code=code, reason=_decode(reason))
+    except smtplib.SMTPDataError as exc:
+        if not _is_permanent(exc.smtp_code):  # e.g. 451: the server's trouble, not this message's
+            raise DispatchError(f"the mail server deferred a message: {_describe(exc)}") from exc
+        recorder.refused(invitation, code=exc.smtp_code, reason=_decode(exc.smtp_error))
+    except OSError as exc:  # disconnect, timeout, sender refused, ...
+        raise DispatchError(f"the mail server connection failed: {_describe(exc)}") from exc
+    else:
+        recorder.sent_one(invitation)
+
+
+class _Recorder:
+    """Writes each batch's outcome back to the outbox with as few UPDATEs as it can."""
+
+    def __init__(self, outbox: _Outbox, *, now: datetime) -> None:
+        self.outbox = outbox
+        self.now = now
+        self.sent = 0
+        self.failed = 0
+        self._unrecorded: list[Invitation] = []
+        self._finished: set[uuid.UUID] = set()
+        self._waves_opened: set[int] = set()
+
+    def sent_one(self, invitation: Invitation) -> None:
+        self._unrecorded.append(invitation)
+        self._finished.add(invitation.id)
+        self.sent += 1
+        if len(self._unrecorded) >= MARK_SENT_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._unrecorded:
+            return
+        field = self.outbox.status_field
+        Invitation.objects.filter(id__in=[inv.id for inv in self._unrecorded]).update(
+            **{field: Status.SENT, self.outbox.sent_field: timezone.now()}, lease_until=None, error=""
+        )
+        if self.outbox is INVITATIONS:
+            # Waves loaded as scheduled at claim time; an open one needs no UPDATE.
+            self._open_waves({inv.wave_id for inv in self._unrecorded if inv.wave.status == Wave.Status.SCHEDULED})
+        self._unrecorded = []
+
+    def _open_waves(self, wave_ids: set[int]) -> None:
+        """A wave opens when its first invitation goes out; the conditional UPDATE makes it once."""
+        new = wave_ids - self._waves_opened
+        if new:
+            Wave.objects.filter(id__in=new, status=Wave.Status.SCHEDULED).update(status=Wave.Status.OPEN)
+            self._waves_opened |= new
+
+    def refused(self, invitation: Invitation, *, code: int, reason: str) -> None:
+        error = f"{code} {reason}".strip()
+        attempts = invitation.attempts + 1  # the claim's increment, not reflected in memory
+        changes: dict[str, object] = {"lease_until": None, "error": error}
+        if _is_permanent(code) or attempts >= MAX_ATTEMPTS:
+            changes[self.outbox.status_field] = Status.FAILED
+            self.failed += 1
+        else:
+            # A temporary refusal of this one address (a full mailbox, greylisting): the outbox
+            # row becomes due again a little later, without holding up the rest of the batch.
+            changes[self.outbox.status_field] = Status.PENDING
+            changes[self.outbox.due_field] = self.now + DEFER_STEP * attempts
+        Invitation.objects.filter(id=invitation.id).update(**changes)
+        self._finished.add(invitation.id)
+        logger.warning("%s %s refused by the mail server: %s", self.outbox.kind, invitation.id, error)
+
+    def release_unfinished(self, claimed: Iterable[uuid.UUID]) -> None:
+        unfinished = [pk for pk in claimed if pk not in self._finished]
+        if unfinished:
+            field = self.outbox.status_field
+            Invitation.objects.filter(id__in=unfinished, **{field: Status.SENDING}).update(
+                **{field: Status.PENDING}, lease_until=None
+            )
+            logger.warning("%s batch: %d unsent %ss handed back", self.outbox.kind, len(unfinished), self.outbox.kind)
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _is_permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _decode(reason: bytes | str) -> str:
+    return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _close_quietly(smtp: BaseEmailBackend) -> None:
+    try:
+        smtp.close()
+    except (OSError, smtplib.SMTPException):
+        # The messages are already accepted (or handed back); a failing QUIT changes nothing.
+        logger.debug("closing the SMTP connection failed", exc_info=True)

@@ -1,0 +1,151 @@
+"""The e-mails Pulse sends: one function per e-mail (CONVENTIONS.md 9).
+
+Each renders ``email/<name>_subject.txt``, ``email/<name>_body.txt`` and
+``email/<name>_body.html`` in the employee's language and time zone. The token is an argument
+rather than something read from the invitation, because only its hash is stored; it goes into
+the body's link and nowhere else (no header, no log line).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.formats import date_format, time_format
+from django.utils.html import escape
+
+from .models import Invitation, Team
+from .tokens import survey_link
+
+# A pulse item is a single tap on a scale; about 15 seconds each, read and answered.
+SECONDS_PER_QUESTION = 15
+
+
+def invitation_email(*, invitation: Invitation, token: str) -> EmailMultiAlternatives:
+    return _survey_email("invitation", invitation=invitation, token=token)
+
+
+def reminder_email(*, invitation: Invitation, token: str) -> EmailMultiAlternatives:
+    return _survey_email("reminder", invitation=invitation, token=token)
+
+
+def _survey_email(name: str, *, invitation: Invitation, token: str) -> EmailMultiAlternatives:
+    employee, wave = invitation.employee, invitation.wave
+    shared = _SharedContext(
+        email=name,
+        language=employee_language(employee.locale),
+        organisation=organisation_name(invitation.team),
+        survey_name=wave.survey.name,
+        # ``.all()`` rather than ``.count()`` so that dispatch's prefetch serves a whole batch.
+        question_count=len(wave.survey.items.all()),
+        closes_at=wave.closes_at,
+        zone=employee.timezone,
+        min_respondents=wave.min_respondents,
+    )
+    link = survey_link(token)
+    subject, text, html = _render(shared)
+    message = EmailMultiAlternatives(
+        subject=_personalise(subject, name=employee.name, link=link),
+        body=_personalise(text, name=employee.name, link=link),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[employee.email],
+        # Lets an operator trace a bounce to its wave; deliberately nothing about the person
+        # and never the token.
+        headers={"X-Pulse-Wave": str(invitation.wave_id)},
+    )
+    message.attach_alternative(_personalise(html, name=escape(employee.name), link=escape(link)), "text/html")
+    return message
+
+
+class _SharedContext(NamedTuple):
+    """Everything an e-mail says that is the same for many recipients of a wave."""
+
+    email: str
+    language: str
+    organisation: str
+    survey_name: str
+    question_count: int
+    closes_at: datetime
+    zone: str
+    min_respondents: int
+
+
+# Rendering the three templates is most of the cost of an e-mail, and a wave sends thousands
+# that differ only in the name and the link. So each distinct shared context is rendered once
+# per process with stand-ins (private-use characters, which no template or escaping alters),
+# and each message only swaps in its own name and link.
+_NAME = "\ue000name\ue000"
+_LINK = "\ue000link\ue000"
+
+
+@lru_cache(maxsize=256)
+def _render(shared: _SharedContext) -> tuple[str, str, str]:
+    with translation.override(shared.language):
+        context = {
+            "name": _NAME,
+            "link": _LINK,
+            "organisation": shared.organisation,
+            "survey_name": shared.survey_name,
+            "minutes": estimated_minutes(shared.question_count),
+            "question_count": shared.question_count,
+            "closes": closing_time_display(shared.closes_at, shared.zone),
+            "min_respondents": shared.min_respondents,
+        }
+        return (
+            _render_subject(f"email/{shared.email}_subject.txt", context),
+            render_to_string(f"email/{shared.email}_body.txt", context),
+            render_to_string(f"email/{shared.email}_body.html", context),
+        )
+
+
+def _personalise(rendered: str, *, name: str, link: str) -> str:
+    return rendered.replace(_NAME, name).replace(_LINK, link)
+
+
+def employee_language(locale: str) -> str:
+    """The supported language closest to the employee's locale (``de_AT`` → ``de``), else the default."""
+    try:
+        return translation.get_supported_language_variant(translation.to_language(locale or settings.LANGUAGE_CODE))
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+def organisation_name(team: Team) -> str:
+    """The root of the employee's team tree is the organisation (``Acme/Engineering`` → ``Acme``)."""
+    return team.path.split("/", 1)[0]
+
+
+def estimated_minutes(question_count: int) -> int:
+    return max(1, math.ceil(question_count * SECONDS_PER_QUESTION / 60))
+
+
+def closing_time_display(closes_at: datetime, zone_name: str) -> str:
+    """E.g. "Friday, March 14, 2025, 6 p.m. JST (Asia/Tokyo)" in the active language.
+
+    The abbreviation alone is ambiguous (CST) or missing (+04) for many zones, so the zone's
+    name follows it. An unknown zone (never imported, but old data) shows UTC rather than failing.
+    """
+    try:
+        zone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = closes_at.astimezone(zone)
+    day = date_format(local, "l")
+    date = date_format(local, "DATE_FORMAT")
+    clock = time_format(local, "TIME_FORMAT")
+    abbreviation = local.tzname()
+    if abbreviation == zone.key:  # UTC
+        return f"{day}, {date}, {clock} {abbreviation}"
+    return f"{day}, {date}, {clock} {abbreviation} ({zone.key})"
+
+
+def _render_subject(template_name: str, context: dict[str, Any]) -> str:
+    # A header must be one line; templates end with a newline and may wrap.
+    return " ".join(render_to_string(template_name, context).split())

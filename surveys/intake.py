@@ -1,0 +1,366 @@
+"""Answer intake: look up a survey token and record an anonymous response, exactly once.
+
+The HTML form (survey_views.py) and the API (api_survey.py) both call these services.
+
+Recording marks the invitation answered and stores the response, its answers and the comment
+atomically, starting with a conditional UPDATE of the invitation's ``responded`` flag: its
+row count decides which of several concurrent submissions with the same token wins, and its
+wave check takes FOR SHARE on the wave row, so a submission and ``wave_close`` (which locks
+the wave row FOR UPDATE before sealing) serialise: an answer either lands before the wave is
+sealed, or is refused as expired. Nothing carries a time.
+
+Intake is benchmarked against a one-row insert, so it keeps round trips and Python work
+down: one SELECT for the invitation (plain SQL), the survey's questions from a per-process
+cache, then on PostgreSQL ONE statement for all the writing (elsewhere a short transaction:
+UPDATE, INSERT response, one INSERT of all answers, INSERT comment).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import get_supported_language_variant, gettext, to_language
+from django.utils.translation import gettext_lazy as _
+
+from .models import Answer, Comment, Invitation, Question, Response, Survey, SurveyQuestion, Wave
+from .tokens import token_hash, token_is_well_formed
+
+COMMENT_MAX_LENGTH = 2000
+# Other processes (the admin in another gunicorn worker) can't clear this process's cache, so
+# entries also age out: an edited survey is picked up everywhere within a minute.
+QUESTIONS_CACHE_TTL = 60.0
+
+
+class TokenProblem(Exception):
+    """A token that can't be answered. Never carries the token itself (exceptions get logged)."""
+
+
+class TokenUnknown(TokenProblem):
+    """Malformed, or no invitation has it."""
+
+
+class TokenExpired(TokenProblem):
+    """The wave is closed or past its closing time."""
+
+
+class TokenUsed(TokenProblem):
+    """The invitation has been answered already."""
+
+
+class AnswersInvalid(Exception):
+    def __init__(self, errors: dict[str, Any]) -> None:
+        super().__init__("invalid answers")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    id: int
+    code: str
+    text: str  # English source; shown through gettext in the employee's language
+    dimension: str
+    scale: str
+    min: int
+    max: int
+    reverse_scored: bool
+
+
+def invitation_for_token(*, token: str) -> Invitation:
+    """The open, unanswered invitation a token belongs to, with its wave, survey and employee.
+
+    Looking a token up never consumes it: mail scanners open links before people do.
+    """
+    if not token_is_well_formed(token):
+        raise TokenUnknown
+    try:
+        invitation = Invitation.objects.select_related("wave__survey", "employee").get(token_hash=token_hash(token))
+    except Invitation.DoesNotExist:
+        raise TokenUnknown from None
+    _refuse_unless_answerable(responded=invitation.responded, accepting=_wave_accepts_answers(invitation.wave))
+    return invitation
+
+
+def question_text_translated(question: QuestionSpec) -> str:
+    """The question's text in the active language: the bank's own questions are in the
+    catalogue (locale/), HR's own come back as written."""
+    return gettext(question.text) if question.text else ""  # gettext("") is the catalogue header
+
+
+def invitation_language(invitation: Invitation) -> str:
+    """The invited employee's language if Pulse speaks it (``de_DE`` → ``de``), else the default."""
+    try:
+        return get_supported_language_variant(to_language(invitation.employee.locale or ""))
+    except LookupError:
+        return settings.LANGUAGE_CODE
+
+
+def response_record(*, token: str, answers: Mapping[str, Any], comment: str = "") -> None:
+    """Record one anonymous response for the token's invitation and mark it answered.
+
+    Raises TokenUnknown / TokenUsed / TokenExpired, or AnswersInvalid with an error per bad
+    field; on any refusal nothing is written.
+    """
+    target = _target_for_token(token)
+    questions = survey_questions(survey_id=target.survey_id)
+    values, comment = _answers_validated(
+        answers=answers, comment=comment, questions=questions, comment_enabled=target.comment_enabled
+    )
+    rows = [(uuid.uuid4(), questions[code].id, value) for code, value in values.items()]
+    if not _response_store(target=target, answers=rows, comment=comment):
+        # Lost a race with another submission of this token or with the wave closing.
+        raise _token_problem_now(invitation_id=target.invitation_id)
+
+
+def survey_questions(*, survey_id: int) -> dict[str, QuestionSpec]:
+    """The survey's active questions by code, in survey order, from a per-process cache."""
+    now = time.monotonic()
+    cached = _questions_cache.get(survey_id)
+    if cached is not None and now - cached[0] < QUESTIONS_CACHE_TTL:
+        return cached[1]
+    items = (
+        SurveyQuestion.objects.filter(survey_id=survey_id, question__active=True)
+        .select_related("question")
+        .order_by("position", "id")
+    )
+    questions = {item.question.code: _question_spec(item.question) for item in items}
+    _questions_cache[survey_id] = (now, questions)
+    return questions
+
+
+def survey_questions_cache_clear() -> None:
+    _questions_cache.clear()
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What recording needs to know about an invitation, read in one query without models."""
+
+    invitation_id: uuid.UUID
+    wave_id: int
+    team_id: int
+    survey_id: int
+    comment_enabled: bool
+
+
+def _target_for_token(token: str) -> _Target:
+    """The invitation's state in one query, in plain SQL: the ORM's query building costs more
+    than the query itself on this hot path, and no model instance is needed."""
+    if not token_is_well_formed(token):
+        raise TokenUnknown
+    quote = connection.ops.quote_name
+    invitation, wave, survey = (quote(model._meta.db_table) for model in (Invitation, Wave, Survey))
+    # Only identifiers from the models go into the string; every value is a parameter.
+    sql = (
+        "SELECT i.id, i.responded, (w.status <> %s AND w.closes_at > %s), "  # noqa: S608
+        "i.wave_id, i.team_id, w.survey_id, s.comment_enabled "
+        f"FROM {invitation} i JOIN {wave} w ON w.id = i.wave_id JOIN {survey} s ON s.id = w.survey_id "
+        "WHERE i.token_hash = %s"
+    )
+    params = [Wave.Status.CLOSED.value, connection.ops.adapt_datetimefield_value(timezone.now()), token_hash(token)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        raise TokenUnknown
+    pk, responded, accepting, wave_id, team_id, survey_id, comment_enabled = row
+    _refuse_unless_answerable(responded=bool(responded), accepting=bool(accepting))
+    # SQLite hands back the uuid as hex text, PostgreSQL as a UUID.
+    return _Target(uuid.UUID(str(pk)), wave_id, team_id, survey_id, bool(comment_enabled))
+
+
+def _refuse_unless_answerable(*, responded: bool, accepting: bool) -> None:
+    # Answered wins over closed: someone who answered and comes back later hears the truer news.
+    if responded:
+        raise TokenUsed
+    if not accepting:
+        raise TokenExpired
+
+
+def _wave_accepts_answers(wave: Wave) -> bool:
+    return wave.status != Wave.Status.CLOSED and timezone.now() < wave.closes_at
+
+
+def _question_spec(question: Question) -> QuestionSpec:
+    return QuestionSpec(
+        id=question.pk,
+        code=question.code,
+        text=question.text,
+        dimension=question.dimension,
+        scale=question.scale,
+        min=question.min_value,
+        max=question.max_value,
+        reverse_scored=question.reverse_scored,
+    )
+
+
+def _answers_validated(
+    *, answers: Mapping[str, Any], comment: str, questions: dict[str, QuestionSpec], comment_enabled: bool
+) -> tuple[dict[str, int], str]:
+    errors: dict[str, Any] = {}
+    values: dict[str, int] = {}
+    if not isinstance(answers, Mapping):
+        errors["answers"] = _("must be an object mapping question codes to integers")
+    elif not answers:
+        errors["answers"] = _("answer at least one question")
+    else:
+        answer_errors = {}
+        for code, value in answers.items():
+            question = questions.get(code)
+            if question is None:
+                answer_errors[code] = _("unknown question")
+            # bool is an int in Python, but `true` is not an answer on any scale.
+            elif isinstance(value, bool) or not isinstance(value, int) or not question.min <= value <= question.max:
+                answer_errors[code] = format_lazy(
+                    _("must be an integer from {low} to {high}"), low=question.min, high=question.max
+                )
+            else:
+                values[code] = value
+        if answer_errors:
+            errors["answers"] = answer_errors
+    if not isinstance(comment, str):
+        errors["comment"] = _("must be text")
+    else:
+        comment = comment.strip()  # whitespace alone is no comment
+        if comment and not comment_enabled:
+            errors["comment"] = _("this survey has no comment box")
+        elif len(comment) > COMMENT_MAX_LENGTH:
+            errors["comment"] = format_lazy(_("must be at most {limit} characters"), limit=COMMENT_MAX_LENGTH)
+    if errors:
+        raise AnswersInvalid(errors)
+    return values, comment
+
+
+def _response_store(*, target: _Target, answers: list[tuple[uuid.UUID, int, int]], comment: str) -> bool:
+    """Mark the invitation answered and store the response, atomically; False if we lost.
+
+    We lose if the invitation was answered meanwhile (by a concurrent submission of the same
+    token) or its wave has closed. Then nothing is written.
+    """
+    if connection.vendor == "postgresql":
+        return _response_store_in_one_statement(target=target, answers=answers, comment=comment)
+    with transaction.atomic():
+        if not _invitation_consume(target=target):
+            return False
+        # No employee, invitation or time here: the wave and the team at launch are all a
+        # response carries (DESIGN.md, Anonymity 1).
+        response = Response.objects.create(wave_id=target.wave_id, team_id=target.team_id)
+        Answer.objects.bulk_create(
+            Answer(id=answer_id, response=response, question_id=question_id, value=value)
+            for answer_id, question_id, value in answers
+        )
+        if comment:
+            # Deliberately not tied to the response: a comment's wording must never be
+            # joinable to its author's scores.
+            Comment.objects.create(wave_id=target.wave_id, team_id=target.team_id, text=comment)
+    return True
+
+
+def _response_store_in_one_statement(
+    *, target: _Target, answers: list[tuple[uuid.UUID, int, int]], comment: str
+) -> bool:
+    """PostgreSQL: the same as the transaction in _response_store, as ONE statement.
+
+    The hot path of intake, benchmarked against a one-row insert: a single statement is its
+    own transaction, so this costs one round trip where BEGIN, UPDATE, two INSERTs and COMMIT
+    cost five. The UPDATE of ``consumed`` decides who won exactly as in _invitation_consume
+    (the row lock serialises concurrent submissions; FOR SHARE on the wave row serialises
+    with wave_close); the INSERTs read from it, so they insert nothing when it matched no
+    row. Django's foreign keys are deferred to commit, so order within the statement is moot.
+    """
+    quote = connection.ops.quote_name
+    invitation, wave, response, answer, comment_table = (
+        quote(model._meta.db_table) for model in (Invitation, Wave, Response, Answer, Comment)
+    )
+    response_id = uuid.uuid4()
+    params: list[Any] = [target.invitation_id, target.wave_id, Wave.Status.CLOSED.value, timezone.now(), response_id]
+    comment_insert = ""
+    if comment:
+        comment_insert = (
+            f", comment AS (INSERT INTO {comment_table} (id, wave_id, team_id, text) "  # noqa: S608
+            "SELECT %s, wave_id, team_id, %s FROM consumed)"
+        )
+        params += [uuid.uuid4(), comment]
+    params.append(response_id)
+    for row in answers:
+        params.extend(row)
+    # Only identifiers from the models go into the string; every value is a parameter.
+    sql = (
+        f"WITH consumed AS (UPDATE {invitation} SET responded = true "  # noqa: S608
+        f"WHERE id = %s AND NOT responded AND EXISTS (SELECT 1 FROM {wave} "
+        "WHERE id = %s AND status <> %s AND closes_at > %s FOR SHARE) RETURNING wave_id, team_id), "
+        f"response AS (INSERT INTO {response} (id, wave_id, team_id) SELECT %s, wave_id, team_id FROM consumed)"
+        f"{comment_insert} "
+        f"INSERT INTO {answer} (id, response_id, question_id, value) "
+        "SELECT answer.id, %s, answer.question_id, answer.value FROM consumed, "
+        f"(VALUES {', '.join(['(%s, %s, %s)'] * len(answers))}) AS answer (id, question_id, value)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        # At least one answer is required, so the answers inserted say whether we won.
+        return cursor.rowcount > 0
+
+
+def _invitation_consume(*, target: _Target) -> bool:
+    """Mark the invitation answered if it isn't yet and its wave is still open; True if we won.
+
+    One statement. The row count serialises concurrent submissions of one token. The wave
+    check takes FOR SHARE on the wave row where the database has row locks, which waits for a
+    ``wave_close`` holding it FOR UPDATE and then re-reads the row (so a wave closed
+    meanwhile counts as closed). SQLite has no row locks; its transactions (BEGIN IMMEDIATE,
+    see settings) are serialised whole instead. Raw SQL because the ORM has no FOR SHARE.
+    """
+    quote = connection.ops.quote_name
+    lock = " FOR SHARE" if connection.features.has_select_for_update else ""
+    # Only identifiers from the models go into the string; every value is a parameter.
+    sql = (
+        f"UPDATE {quote(Invitation._meta.db_table)} SET {quote('responded')} = %s "  # noqa: S608
+        f"WHERE {quote('id')} = %s AND {quote('responded')} = %s AND EXISTS ("
+        f"SELECT 1 FROM {quote(Wave._meta.db_table)} WHERE {quote('id')} = %s "
+        f"AND {quote('status')} <> %s AND {quote('closes_at')} > %s{lock})"
+    )
+    params = [
+        True,
+        Invitation._meta.pk.get_db_prep_value(target.invitation_id, connection),
+        False,
+        target.wave_id,
+        Wave.Status.CLOSED.value,
+        Wave._meta.get_field("closes_at").get_db_prep_value(timezone.now(), connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def _token_problem_now(*, invitation_id: Any) -> TokenProblem:
+    """Why a consume just failed: answered meanwhile (409) or the wave closed (410)."""
+    responded = Invitation.objects.filter(pk=invitation_id).values_list("responded", flat=True).first()
+    if responded is None:
+        return TokenUnknown()
+    return TokenUsed() if responded else TokenExpired()
+
+
+# survey id -> (monotonic time cached, questions by code). Plain dict operations are atomic
+# under the GIL; a race between two threads at worst loads the same questions twice.
+_questions_cache: dict[int, tuple[float, dict[str, QuestionSpec]]] = {}
+
+
+@receiver(post_save, sender=Question, dispatch_uid="intake-questions-question-saved")
+@receiver(post_delete, sender=Question, dispatch_uid="intake-questions-question-deleted")
+@receiver(post_save, sender=SurveyQuestion, dispatch_uid="intake-questions-item-saved")
+@receiver(post_delete, sender=SurveyQuestion, dispatch_uid="intake-questions-item-deleted")
+@receiver(post_save, sender=Survey, dispatch_uid="intake-questions-survey-saved")
+@receiver(post_delete, sender=Survey, dispatch_uid="intake-questions-survey-deleted")
+@receiver(m2m_changed, sender=Survey.questions.through, dispatch_uid="intake-questions-m2m")
+def _questions_changed(**kwargs: Any) -> None:
+    # Edits in this process (the admin) take effect at once; other processes wait out the TTL.
+    survey_questions_cache_clear()

@@ -1,0 +1,30 @@
+"""python manage.py close_wave ID — close a wave, seal its answers and ask for its analysis."""
+
+from __future__ import annotations
+
+import argparse
+
+from django.core.management.base import BaseCommand, CommandError
+
+from surveys.models import Wave
+from surveys.waves import wave_close
+
+
+class Command(BaseCommand):
+    help = "Close a wave: skip unsent invitations, seal its answers and enqueue its analysis."
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("wave_id", type=int, metavar="ID", help="the wave's id (printed by launch_wave)")
+
+    def handle(self, *args: object, **options: object) -> None:
+        wave = Wave.objects.filter(pk=options["wave_id"]).first()
+        if wave is None:
+            raise CommandError(f"Unknown wave {options['wave_id']}.")
+        was_closed = wave.status == Wave.Status.CLOSED
+        wave = wave_close(wave=wave)
+        responses = wave.responses.count()
+        invited = wave.invitations.count()
+        state = "was already closed" if was_closed else "closed"
+        self.stdout.write(f"Wave {wave.pk} {state} at {wave.closed_at:%Y-%m-%d %H:%M} UTC.")
+        self.stdout.write(f"Responses: {responses} of {invited} invited")
+        self.stdout.write(f"Sealed: {'yes' if wave.sealed else 'no'}")

@@ -1,0 +1,270 @@
+"""The answer form for employees: ``/s/<token>/`` → ``/s/`` → ``/s/thanks/``.
+
+The e-mailed link carries the token in its path. Its first view moves the token into a
+short-lived HttpOnly cookie (path ``/s/``) and redirects to the clean ``/s/``, so the token
+leaves the address bar, the history and any Referer. Nothing here consumes a token on GET:
+mail scanners open links before people do. The form posts (with CSRF) to ``/s/`` and calls
+the same service as the API.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+from django.views.decorators.http import require_http_methods, require_safe
+
+from .intake import (
+    AnswersInvalid,
+    QuestionSpec,
+    TokenProblem,
+    TokenUnknown,
+    TokenUsed,
+    invitation_for_token,
+    invitation_language,
+    question_text_translated,
+    response_record,
+    survey_questions,
+)
+from .models import Invitation, Question
+from .ratelimit import token_failure_record
+from .tokens import token_is_well_formed
+
+COOKIE_NAME = "pulse_survey"
+COOKIE_PATH = "/s/"
+ANSWER_PREFIX = "answer-"
+
+LIKERT_LABELS = {
+    1: _("Strongly disagree"),
+    2: _("Disagree"),
+    3: _("Neither agree nor disagree"),
+    4: _("Agree"),
+    5: _("Strongly agree"),
+}
+NPS_ENDS = (
+    pgettext_lazy("0 on a 0-10 scale", "Not at all likely"),
+    pgettext_lazy("10 on a 0-10 scale", "Extremely likely"),
+)
+
+
+def survey_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Headers for every survey page: no Referer leaves it, no cache keeps it."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        add_never_cache_headers(response)
+        return response
+
+    return wrapped
+
+
+def _form_referrer_policy(response: HttpResponse) -> None:
+    """The form page is the one exception to ``no-referrer``: ``same-origin``.
+
+    Under ``no-referrer`` browsers send ``Origin: null`` with the form's POST (Fetch standard),
+    and over HTTPS no Referer either, so Django's CSRF check refuses every submission.
+    ``same-origin`` still sends nothing to any other site, and this page's own URL (``/s/``)
+    holds no token, so the only Referer it ever sends is ``.../s/`` to Pulse itself.
+    """
+    response.headers["Referrer-Policy"] = "same-origin"
+
+
+@require_safe
+@survey_page
+def survey_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The e-mailed link: park the token in a cookie and go to the clean URL."""
+    if not token_is_well_formed(token):
+        # No token of ours looks like this; answer (and count) as an unknown link right here.
+        return _refused_page(request, TokenUnknown())
+    response = redirect("survey-form")
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        max_age=settings.SURVEY_COOKIE_MAX_AGE,
+        path=COOKIE_PATH,
+        secure=settings.PULSE_HTTPS,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@survey_page
+def survey_form(request: HttpRequest) -> HttpResponse:
+    token = request.COOKIES.get(COOKIE_NAME, "")
+    if not token:
+        return _problem_page(request, "missing", status=404)
+    try:
+        invitation = invitation_for_token(token=token)
+    except TokenProblem as problem:
+        return _refused_page(request, problem)
+    if request.method == "POST":
+        return _survey_submit(request, token, invitation)
+    return _form_page(request, invitation)
+
+
+@require_safe
+@survey_page
+def survey_thanks(request: HttpRequest) -> HttpResponse:
+    # The language comes along in the redirect: the token (and with it the employee) is gone.
+    language = request.GET.get("lang", "")
+    if language not in dict(settings.LANGUAGES):
+        language = translation.get_language()
+    with translation.override(language):
+        response = render(request, "surveys/thanks.html")
+    response.headers["Content-Language"] = language
+    return response
+
+
+def _survey_submit(request: HttpRequest, token: str, invitation: Invitation) -> HttpResponse:
+    # The service looks the token up again: it must decide on its own, and the HTML form is
+    # not the hot path (the API is).
+    answers, comment = _submitted(request.POST)
+    try:
+        response_record(token=token, answers=answers, comment=comment)
+    except TokenProblem as problem:  # answered or closed in the meantime
+        return _refused_page(request, problem)
+    except AnswersInvalid as invalid:
+        return _form_page(request, invitation, chosen=answers, comment=comment, errors=invalid.errors, status=400)
+    response = redirect(f"{reverse('survey-thanks')}?{urlencode({'lang': invitation_language(invitation)})}")
+    _forget_token(response)
+    return response
+
+
+def _submitted(post: QueryDict) -> tuple[dict[str, Any], str]:
+    """Answers from the form: skipped questions are absent; a non-number stays as typed, for the service to refuse."""
+    answers: dict[str, Any] = {}
+    for key, raw in post.items():
+        if not key.startswith(ANSWER_PREFIX) or raw == "":
+            continue
+        try:
+            answers[key.removeprefix(ANSWER_PREFIX)] = int(raw)
+        except ValueError:
+            answers[key.removeprefix(ANSWER_PREFIX)] = raw
+    return answers, post.get("comment", "")
+
+
+def _form_page(
+    request: HttpRequest,
+    invitation: Invitation,
+    *,
+    chosen: dict[str, Any] | None = None,
+    comment: str = "",
+    errors: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    wave = invitation.wave
+    language = invitation_language(invitation)
+    errors = errors or {}
+    answer_errors = errors.get("answers") if isinstance(errors.get("answers"), dict) else {}
+    with translation.override(language), timezone.override(_zone(invitation.employee.timezone)):
+        questions = [
+            _question_context(q, chosen=(chosen or {}).get(q.code), error=answer_errors.get(q.code))
+            for q in survey_questions(survey_id=wave.survey_id).values()
+        ]
+        context = {
+            "questions": questions,
+            "comment_enabled": wave.survey.comment_enabled,
+            "comment": comment,
+            "comment_error": errors.get("comment"),
+            "errors": _error_summary(errors, questions),
+            "closes_at": wave.closes_at,
+            "time_zone": invitation.employee.timezone,
+            "min_respondents": wave.min_respondents,
+            "min_comment_respondents": wave.min_comment_respondents,
+        }
+        response = render(request, "surveys/form.html", context, status=status)
+    response.headers["Content-Language"] = language
+    _form_referrer_policy(response)
+    return response
+
+
+def _question_context(question: QuestionSpec, *, chosen: Any, error: Any) -> dict[str, Any]:
+    nps = question.scale == Question.Scale.NPS11
+    points = []
+    for value in range(question.min, question.max + 1):
+        describedby = ""
+        if nps and value == question.min:
+            describedby = f"{question.code}-low"
+        elif nps and value == question.max:
+            describedby = f"{question.code}-high"
+        points.append(
+            {
+                "value": value,
+                "id": f"{question.code}-{value}",
+                "label": str(value) if nps else LIKERT_LABELS.get(value, str(value)),
+                "checked": chosen == value,
+                "describedby": describedby,
+            }
+        )
+    return {
+        "code": question.code,
+        "text": question_text_translated(question),
+        "scale": question.scale,
+        "points": points,
+        "ends": NPS_ENDS if nps else None,
+        "error": error,
+    }
+
+
+def _error_summary(errors: dict[str, Any], questions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One linked line per problem, for the summary at the top of the form."""
+    first = questions[0]["points"][0]["id"] if questions else ""
+    summary = []
+    general = errors.get("answers")
+    if general is not None and not isinstance(general, dict):
+        summary.append({"target": first, "question": "", "message": general})
+    for question in questions:
+        if question["error"]:
+            target = question["points"][0]["id"]
+            summary.append({"target": target, "question": question["text"], "message": question["error"]})
+    if errors.get("comment"):
+        summary.append({"target": "comment", "question": "", "message": errors["comment"]})
+    return summary
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def _refused_page(request: HttpRequest, problem: TokenProblem) -> HttpResponse:
+    if isinstance(problem, TokenUnknown):
+        # Only a failed look-up consults (and feeds) the throttle; valid links never do.
+        retry_after = token_failure_record(request=request)
+        if retry_after is not None:
+            response = _problem_page(request, "rate_limited", status=429, retry_after=retry_after)
+            response.headers["Retry-After"] = str(retry_after)
+        else:
+            response = _problem_page(request, "unknown", status=404)
+    elif isinstance(problem, TokenUsed):
+        response = _problem_page(request, "used", status=409)
+    else:
+        response = _problem_page(request, "expired", status=410)
+    _forget_token(response)  # it will never work again
+    return response
+
+
+def _problem_page(request: HttpRequest, state: str, *, status: int, retry_after: int = 0) -> HttpResponse:
+    context = {"state": state, "retry_minutes": max(1, -(-retry_after // 60))}
+    return render(request, "surveys/link_problem.html", context, status=status)
+
+
+def _forget_token(response: HttpResponse) -> None:
+    response.delete_cookie(COOKIE_NAME, path=COOKIE_PATH, samesite="Lax")

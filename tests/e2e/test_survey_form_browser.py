@@ -1,0 +1,128 @@
+"""The answer form in a real browser: clean URL, keyboard only, no JavaScript, a phone-sized screen."""
+
+from __future__ import annotations
+
+import pytest
+
+from surveys.models import Answer, Comment, Response
+from tests.surveys.test_intake import make_invitation
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 375, "height": 812}
+
+
+def press_tab_until(page, element_id: str, limit: int = 40) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == element_id:
+            return
+    raise AssertionError(f"Tab never reached #{element_id}")
+
+
+def test_an_employee_answers_on_a_phone_with_the_keyboard_only(live_server, browser, tmp_path):
+    # given
+    invitation = make_invitation()
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+
+    # when: the e-mailed link is opened
+    page.goto(f"{live_server.url}/s/{invitation.token}/")
+
+    # then: the token has left the address bar, and lives in an HttpOnly cookie for /s/ only
+    assert page.url == f"{live_server.url}/s/"
+    assert page.evaluate("location.href").endswith("/s/")
+    (cookie,) = [c for c in context.cookies() if c["name"] == "pulse_survey"]
+    assert (cookie["value"], cookie["path"], cookie["httpOnly"], cookie["sameSite"], cookie["secure"]) == (
+        invitation.token,
+        "/s/",
+        True,
+        "Lax",
+        False,  # live_server is plain HTTP (PULSE_HTTPS off)
+    )
+    assert page.evaluate("document.cookie").find(invitation.token) == -1  # not readable by scripts
+
+    # the page fits a 375-px phone, styled by pulse.css
+    assert page.evaluate("getComputedStyle(document.querySelector('fieldset')).borderRadius") == "8px"
+    page.screenshot(path=tmp_path / "survey-form-375.png", full_page=True)
+    assert (tmp_path / "survey-form-375.png").stat().st_size > 0
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+    # when: every answer is given with Tab, Space and the arrow keys
+    press_tab_until(page, "t_workload-1")
+    page.keyboard.press("Space")  # 1
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")  # 2, 3, 4
+    assert page.evaluate("document.activeElement.id") == "t_workload-4"
+    # focus is visible: the focused option's box gets pulse.css's outline
+    assert page.evaluate("getComputedStyle(document.activeElement.closest('label')).outlineStyle") == "solid"
+    page.keyboard.press("Tab")  # into the next question
+    assert page.evaluate("document.activeElement.id") == "t_growth-1"
+    page.keyboard.press("Tab")  # skip it: on to the 0..10 question
+    assert page.evaluate("document.activeElement.id") == "t_enps-0"
+    page.keyboard.press("Space")
+    for _ in range(8):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "comment"
+    page.keyboard.type("Typed without a mouse")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+    page.keyboard.press("Space")
+
+    # then
+    page.wait_for_url(f"{live_server.url}/s/thanks/**")
+    assert page.locator("h1").inner_text() == "Thank you"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert [c for c in context.cookies() if c["name"] == "pulse_survey"] == []
+    context.close()
+    invitation.refresh_from_db()
+    assert invitation.responded is True
+    response = Response.objects.get()
+    assert dict(Answer.objects.filter(response=response).values_list("question__code", "value")) == {
+        "t_workload": 4,
+        "t_enps": 8,
+    }
+    assert list(Comment.objects.values_list("text", flat=True)) == ["Typed without a mouse"]
+
+
+def test_the_form_works_without_javascript(live_server, browser):
+    # given
+    invitation = make_invitation()
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/s/{invitation.token}/")
+    assert page.url == f"{live_server.url}/s/"
+
+    # when: tap the options' labels and send
+    page.click("label[for=t_workload-2]")
+    page.click("label[for=t_growth-5]")
+    page.click("label[for=t_enps-10]")
+    page.click("button[type=submit]")
+
+    # then
+    page.wait_for_url(f"{live_server.url}/s/thanks/**")
+    assert page.locator("h1").inner_text() == "Thank you"
+    context.close()
+    assert dict(Answer.objects.values_list("question__code", "value")) == {
+        "t_workload": 2,
+        "t_growth": 5,
+        "t_enps": 10,
+    }
+    invitation.refresh_from_db()
+    assert invitation.responded is True
+
+
+def test_an_empty_form_comes_back_with_the_problem_named(live_server, browser):
+    invitation = make_invitation()
+    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{live_server.url}/s/{invitation.token}/")
+
+    page.click("button[type=submit]")
+
+    assert page.url == f"{live_server.url}/s/"
+    assert page.locator("[role=alert] li").all_inner_texts() == ["answer at least one question"]
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    context.close()
+    assert Response.objects.count() == 0
