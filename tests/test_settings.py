@@ -356,3 +356,30 @@ def test_log_level_is_case_insensitive(tmp_path):
     loaded = load_settings(tmp_path, ["LOG_LEVEL", "LOGGING"], LOG_LEVEL="warning")
 
     assert (loaded["LOG_LEVEL"], loaded["LOGGING"]["root"]["level"]) == ("WARNING", "WARNING")
+
+
+def test_beat_ticks_every_minute_for_dispatch_and_every_five_for_housekeeping_by_default(tmp_path):
+    loaded = load_settings(tmp_path, ["CELERY_BEAT_SCHEDULE"])
+
+    assert {name: entry["schedule"] for name, entry in loaded["CELERY_BEAT_SCHEDULE"].items()} == {
+        "materialise-waves": "0:05:00",
+        "dispatch-invitations": "0:01:00",
+        "send-reminders": "0:05:00",
+        "close-waves": "0:05:00",
+    }
+
+
+def test_beat_cadence_can_be_tightened_to_seconds_but_not_to_zero(tmp_path):
+    loaded = load_settings(tmp_path, ["CELERY_BEAT_SCHEDULE"], PULSE_DISPATCH_EVERY="1", PULSE_HOUSEKEEPING_EVERY="2")
+    refused = start_up(tmp_path, PULSE_HOUSEKEEPING_EVERY="0")
+
+    assert {name: entry["schedule"] for name, entry in loaded["CELERY_BEAT_SCHEDULE"].items()} == {
+        "materialise-waves": "0:00:02",
+        "dispatch-invitations": "0:00:01",
+        "send-reminders": "0:00:02",
+        "close-waves": "0:00:02",
+    }
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        "pulse: configuration error: PULSE_HOUSEKEEPING_EVERY must be at least 1; got 0\n",
+    )

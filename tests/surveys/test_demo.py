@@ -10,6 +10,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 
+from pulse.celery import app as celery_app
 from surveys.models import Invitation, Response, Wave
 from tests.surveys.test_survey_views import Page
 
@@ -17,7 +18,17 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def seed(django_capture_on_commit_callbacks):
+def eager_celery():
+    """Celery eager, as on the embedded default ``make demo`` runs on, even when the suite runs
+    with a broker."""
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def seed(django_capture_on_commit_callbacks, eager_celery):
     """Run seed_demo as ``make demo`` does, its after-commit dispatch included."""
 
     def run() -> str:

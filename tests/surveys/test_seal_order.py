@@ -112,13 +112,25 @@ def _attributes(wave: Wave, submissions: list[dict], question_ids: dict[str, int
     response_index = {rid: by_answers[frozenset(pairs)] for rid, pairs in answers_of.items()}
 
     series = {}
+    # Answers are tested per question: each response has one answer to each, so every series
+    # has one point per submission. Pooling all of a response's answers into one series would
+    # count each submission three times and make Kendall's p-values too small (the test
+    # assumes independent points), flagging an honest shuffle.
+    code_of = {question_id: code for code, question_id in question_ids.items()}
+    answer_tables = [
+        (
+            f"answer[{code}]",
+            [row for row in answer_rows if row["question_id"] == question_id],
+            lambda row: response_index[row["response_id"]],
+        )
+        for question_id, code in code_of.items()
+    ]
     for table, rows, index_of in [
         ("response", _rows(Response, wave), lambda row: response_index[row["id"]]),
-        # answers "in response order": each answer carries its response's submission index
-        ("answer", answer_rows, lambda row: response_index[row["response_id"]]),
+        *answer_tables,
         ("comment", _rows(Comment, wave), lambda row: by_comment[row["text"]]),
     ]:
-        assert len(rows) == {"answer": 3 * len(submissions)}.get(table, len(submissions))
+        assert len(rows) == len(submissions)
         for attribute in rows[0]:
             series[f"{table}.{attribute}"] = (
                 [index_of(row) for row in rows],
@@ -177,7 +189,7 @@ def test_sealed_order_is_unrelated_to_submission_order(transactional_db):
     before = _kendall(_attributes(wave, submissions, question_ids))
     # the test has teeth: before the seal, physical position and transaction id give the
     # submission order away (each submission was its own transaction, appended to the heap)
-    for name in ("response", "answer", "comment"):
+    for name in ("response", *(f"answer[{code}]" for code in CODES), "comment"):
         assert before[f"{name}.ctid"] < LEAK_ALPHA, name
         assert before[f"{name}.xmin"] < LEAK_ALPHA, name
     assert len(_answered_invitation_xmins(wave)) == SUBMISSIONS
@@ -192,7 +204,7 @@ def test_sealed_order_is_unrelated_to_submission_order(transactional_db):
     assert {name: p for name, p in tested.items() if not p > threshold} == {}
     # the attributes that are constant are constant for a reason: one wave, one seal transaction
     assert sorted(name for name, p in after.items() if p is None) == [
-        "answer.xmin",
+        *(f"answer[{code}].{column}" for code in sorted(CODES) for column in ("question_id", "xmin")),
         "comment.wave_id",
         "comment.xmin",
         "response.wave_id",
