@@ -253,6 +253,7 @@ CELERY_BEAT_SCHEDULE = {
     "dispatch-invitations": {"task": "surveys.tasks.invitations_dispatch_task", "schedule": PULSE_DISPATCH_EVERY},
     "send-reminders": {"task": "surveys.tasks.reminders_dispatch_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
     "close-waves": {"task": "surveys.tasks.waves_close_due_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
+    "apply-departures": {"task": "surveys.tasks.employees_departures_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
 }
 
 # E-mail: EMAIL_URL (smtp://user:password@host:587/?tls=True), or the EMAIL_HOST family, or

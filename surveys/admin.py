@@ -40,6 +40,7 @@ from .models import (
     Wave,
 )
 from .question_bank import question_text
+from .roles import employee_account_sync
 from .services import team_ensure_path, team_move, team_rename
 
 admin.site.site_header = _("Pulse administration")
@@ -254,6 +255,11 @@ class EmployeeAdmin(admin.ModelAdmin):
     @admin.display(description=_("team"), ordering="team__path")
     def team_path(self, employee: Employee) -> str:
         return employee.team.path
+
+    def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # After the many-to-many fields: the login follows the role and status just saved.
+        employee_account_sync(employee=form.instance)
 
 
 # --- Questions and surveys --------------------------------------------------------------

@@ -117,3 +117,38 @@ def user_password_set(*, email: str, password: str) -> AbstractBaseUser:
         user.set_password(password)
         user.save(update_fields=["password"])
     return user
+
+
+@transaction.atomic
+def employee_account_sync(*, employee: Employee) -> AbstractBaseUser | None:
+    """Bring one person's login in line with their role and status, as the import does in bulk.
+
+    For edits one at a time: the admin, and departures whose date has come. A manager or HR
+    person gets a user (username = e-mail) if they have none; a departure or a role change to
+    employee deactivates it; HR membership follows the role.
+    """
+    user_model = get_user_model()
+    user = employee.user or user_model.objects.filter(username=employee.email).first()
+    if user is None and not role_has_account(employee.role):
+        return None
+    access = user_access_for(
+        role=employee.role,
+        employee_active=employee.active,
+        is_superuser=bool(user and user.is_superuser),
+        is_staff=bool(user and user.is_staff),
+    )
+    if user is None:
+        user = user_build(email=employee.email, access=access)
+        user.save()
+    elif (user.is_active, user.is_staff) != (access.is_active, access.is_staff):
+        user.is_active, user.is_staff = access.is_active, access.is_staff
+        user.save(update_fields=["is_active", "is_staff"])
+    if employee.user_id != user.pk:
+        employee.user = user
+        employee.save(update_fields=["user"])
+    hr_group = hr_group_ensure()
+    if access.hr_member:
+        user.groups.add(hr_group)
+    else:
+        user.groups.remove(hr_group)
+    return user

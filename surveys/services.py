@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from datetime import date
 
-from .models import TEAM_PATH_SEPARATOR, Team
+from django.db import transaction
+from django.utils import timezone
+
+from .models import TEAM_PATH_SEPARATOR, Employee, Team
+from .roles import employee_account_sync
 
 
 def team_path_split(path: str) -> list[str]:
@@ -57,3 +61,21 @@ def team_move(*, team: Team, parent: Team | None) -> Team:
         child.path = new_path + child.path[len(old_path) :]
     Team.objects.bulk_update(descendants, ["path"])
     return team
+
+
+def employees_departures_apply(*, today: date | None = None) -> int:
+    """Make everyone whose leaving date has come inactive, and close their logins.
+
+    The import records a future ``left_on`` and keeps the person active (and invited) until
+    then; this, run by beat's housekeeping, takes them out on the day. Safe to run any time.
+    """
+    today = today or timezone.now().date()
+    applied = 0
+    for employee in Employee.objects.filter(active=True, left_on__lte=today).select_related("user"):
+        with transaction.atomic():
+            # Conditional: an edit made meanwhile (someone's return) wins over this sweep.
+            if Employee.objects.filter(pk=employee.pk, active=True, left_on__lte=today).update(active=False):
+                employee.active = False
+                employee_account_sync(employee=employee)
+                applied += 1
+    return applied

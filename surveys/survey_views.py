@@ -3,8 +3,15 @@
 The e-mailed link carries the token in its path. Its first view moves the token into a
 short-lived HttpOnly cookie (path ``/s/``) and redirects to the clean ``/s/``, so the token
 leaves the address bar, the history and any Referer. Nothing here consumes a token on GET:
-mail scanners open links before people do. The form posts (with CSRF) to ``/s/`` and calls
-the same service as the API.
+mail scanners open links before people do. The form posts to ``/s/`` and calls the same
+service as the API.
+
+CSRF: every survey page is ``Referrer-Policy: no-referrer``, under which browsers send
+``Origin: null`` with a form's POST and, over HTTPS, no Referer, both of which Django's CSRF
+middleware must refuse. So the form carries its own CSRF token instead: ``form_key``, an HMAC
+(under SECRET_KEY) of the survey token. Only a page that could read the form (which takes
+the HttpOnly survey cookie) knows it, and no other site can compute it; besides, the cookie
+is SameSite=Lax, so a cross-site POST doesn't carry the survey token at all.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.cache import add_never_cache_headers
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from .intake import (
@@ -44,6 +53,7 @@ from .tokens import token_is_well_formed
 COOKIE_NAME = "pulse_survey"
 COOKIE_PATH = "/s/"
 ANSWER_PREFIX = "answer-"
+FORM_KEY_FIELD = "form_key"
 
 LIKERT_LABELS = {
     1: _("Strongly disagree"),
@@ -71,17 +81,6 @@ def survey_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     return wrapped
 
 
-def _form_referrer_policy(response: HttpResponse) -> None:
-    """The form page is the one exception to ``no-referrer``: ``same-origin``.
-
-    Under ``no-referrer`` browsers send ``Origin: null`` with the form's POST (Fetch standard),
-    and over HTTPS no Referer either, so Django's CSRF check refuses every submission.
-    ``same-origin`` still sends nothing to any other site, and this page's own URL (``/s/``)
-    holds no token, so the only Referer it ever sends is ``.../s/`` to Pulse itself.
-    """
-    response.headers["Referrer-Policy"] = "same-origin"
-
-
 @require_safe
 @survey_page
 def survey_link(request: HttpRequest, token: str) -> HttpResponse:
@@ -102,6 +101,12 @@ def survey_link(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
+def form_key(token: str) -> str:
+    """The survey form's CSRF token, bound to the survey link (see the module docstring)."""
+    return salted_hmac("pulse.surveys.survey_form", token).hexdigest()
+
+
+@csrf_exempt  # checked by form_key instead; see the module docstring
 @require_http_methods(["GET", "HEAD", "POST"])
 @survey_page
 def survey_form(request: HttpRequest) -> HttpResponse:
@@ -113,8 +118,10 @@ def survey_form(request: HttpRequest) -> HttpResponse:
     except TokenProblem as problem:
         return _refused_page(request, problem)
     if request.method == "POST":
+        if not constant_time_compare(request.POST.get(FORM_KEY_FIELD, ""), form_key(token)):
+            return _problem_page(request, "stale_form", status=403)
         return _survey_submit(request, token, invitation)
-    return _form_page(request, invitation)
+    return _form_page(request, invitation, token=token)
 
 
 @require_safe
@@ -139,7 +146,9 @@ def _survey_submit(request: HttpRequest, token: str, invitation: Invitation) -> 
     except TokenProblem as problem:  # answered or closed in the meantime
         return _refused_page(request, problem)
     except AnswersInvalid as invalid:
-        return _form_page(request, invitation, chosen=answers, comment=comment, errors=invalid.errors, status=400)
+        return _form_page(
+            request, invitation, token=token, chosen=answers, comment=comment, errors=invalid.errors, status=400
+        )
     response = redirect(f"{reverse('survey-thanks')}?{urlencode({'lang': invitation_language(invitation)})}")
     _forget_token(response)
     return response
@@ -162,6 +171,7 @@ def _form_page(
     request: HttpRequest,
     invitation: Invitation,
     *,
+    token: str,
     chosen: dict[str, Any] | None = None,
     comment: str = "",
     errors: dict[str, Any] | None = None,
@@ -186,10 +196,10 @@ def _form_page(
             "time_zone": invitation.employee.timezone,
             "min_respondents": wave.min_respondents,
             "min_comment_respondents": wave.min_comment_respondents,
+            "form_key": form_key(token),
         }
         response = render(request, "surveys/form.html", context, status=status)
     response.headers["Content-Language"] = language
-    _form_referrer_policy(response)
     return response
 
 

@@ -25,6 +25,13 @@ def waves_close_due_task() -> int:
     return len(waves_close_due())
 
 
+@shared_task(name="surveys.tasks.employees_departures_task")
+def employees_departures_task() -> int:
+    from .services import employees_departures_apply
+
+    return employees_departures_apply()
+
+
 @shared_task(name="surveys.tasks.invitations_dispatch_task")
 def invitations_dispatch_task() -> int:
     from .dispatch import invitations_dispatch

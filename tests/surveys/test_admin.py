@@ -5,6 +5,7 @@ from datetime import date
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
@@ -394,3 +395,21 @@ def test_team_changelist_stays_flat(hr_client, django_assert_max_num_queries):
     with django_assert_max_num_queries(9):
         response = hr_client.get(reverse("admin:surveys_team_changelist"))
     assert len(response.context["cl"].result_list) == 50
+
+
+def test_promoting_someone_to_hr_in_the_admin_gives_them_an_hr_login(hr_client):
+    # given a plain employee
+    person = EmployeeFactory()
+
+    # when HR makes them HR in the admin
+    response = hr_client.post(
+        reverse("admin:surveys_employee_change", args=[person.pk]), _employee_form(person, role="hr")
+    )
+
+    # then they have a staff login in the HR group (no password until one is set)
+    assert response.status_code == 302
+    user = get_user_model().objects.get(username=person.email)
+    assert user.is_staff and user.is_active
+    assert list(user.groups.values_list("name", flat=True)) == ["HR"]
+    person.refresh_from_db()
+    assert person.user == user

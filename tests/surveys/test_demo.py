@@ -60,9 +60,9 @@ def test_seed_demo_launches_one_wave_sends_its_invitations_and_prints_a_working_
     client = Client(enforce_csrf_checks=True)
     assert client.get(link.removeprefix(settings.PULSE_BASE_URL)).status_code == 302
     form = Page(client.get("/s/").content.decode())
-    csrf = form.all("input", name="csrfmiddlewaretoken")[0]["value"]
+    key = form.all("input", name="form_key")[0]["value"]
     first_question = form.all("input", type="radio")[0]["name"]
-    response = client.post("/s/", {"csrfmiddlewaretoken": csrf, first_question: "4"})
+    response = client.post("/s/", {"form_key": key, first_question: "4"})
     assert response.status_code == 302
     assert Response.objects.filter(wave=wave).count() == 1
 

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import translation
 
 from surveys.models import Answer, Comment, Invitation, SurveyQuestion, Wave
+from surveys.survey_views import FORM_KEY_FIELD, form_key
 from tests.factories import EmployeeFactory, InvitationFactory, QuestionFactory, UserFactory, WaveFactory
 from tests.surveys.test_intake import make_invitation, make_survey, stored
 
@@ -59,9 +60,15 @@ def open_link(client: Client, invitation: Invitation):
     return client.get(f"/s/{invitation.token}/")
 
 
-def assert_survey_headers(response, *, referrer_policy: str = "no-referrer") -> None:
-    assert response["Referrer-Policy"] == referrer_policy
+def assert_survey_headers(response) -> None:
+    assert response["Referrer-Policy"] == "no-referrer"
     assert "no-store" in response["Cache-Control"]
+
+
+def submit(client: Client, data: dict, **extra):
+    """POST the form as the browser does: with the form key the form page carries."""
+    key = form_key(client.cookies[COOKIE].value)
+    return client.post("/s/", {FORM_KEY_FIELD: key, **data}, **extra)
 
 
 def test_the_link_moves_the_token_into_a_cookie_and_redirects_to_the_clean_url(client, django_assert_num_queries):
@@ -102,7 +109,7 @@ def test_the_form_has_a_fieldset_and_legend_per_question_and_a_label_per_scale_p
 
     # then
     assert response.status_code == 200
-    assert_survey_headers(response, referrer_policy="same-origin")
+    assert_survey_headers(response)
     page = Page(response.content.decode())
     assert page.all("html")[0]["lang"] == "en"
     assert page.text("legend") == ["Text of t_workload", "Text of t_growth", "Text of t_enps"]
@@ -134,21 +141,18 @@ def test_the_form_has_a_fieldset_and_legend_per_question_and_a_label_per_scale_p
         "Please leave out anything that could identify you."
     ]
     assert page.all("form", method="post", action="/s/")
-    assert page.all("input", type="hidden", name="csrfmiddlewaretoken")
+    assert page.all("input", type="hidden", name=FORM_KEY_FIELD, value=form_key(invitation.token))
     assert stored(invitation) == (0, 0, 0, False)
 
 
-def test_the_form_page_sends_a_referer_to_pulse_only(client):
-    # The one page that is not no-referrer: under no-referrer browsers send `Origin: null`
-    # with the form's POST (and no Referer over HTTPS), which Django's CSRF check refuses.
-    # same-origin sends nothing to other sites, and the form's URL holds no token.
+def test_every_survey_page_sends_no_referer_the_form_included(client):
     invitation = make_invitation()
     link = open_link(client, invitation)
 
     form = client.get("/s/")
 
     assert link["Referrer-Policy"] == "no-referrer"  # the URL with the token
-    assert form["Referrer-Policy"] == "same-origin"
+    assert form["Referrer-Policy"] == "no-referrer"
     assert form.request["PATH_INFO"] == "/s/"
 
 
@@ -211,7 +215,7 @@ def test_errors_are_in_the_employees_language(client):
     )
     open_link(client, invitation)
 
-    response = client.post("/s/", {"answer-t_workload": "9"}, HTTP_ACCEPT_LANGUAGE="en")
+    response = submit(client, {"answer-t_workload": "9"}, HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 400
     expected = german("must be an integer from {low} to {high}").format(low=1, high=5)
@@ -220,15 +224,21 @@ def test_errors_are_in_the_employees_language(client):
     assert stored(invitation) == (0, 0, 0, False)
 
 
-def test_submitting_needs_the_csrf_token():
+def test_submitting_needs_the_form_key_of_this_link():
+    # The survey form's CSRF token (Django's needs a Referer/Origin that no-referrer withholds).
     client = Client(enforce_csrf_checks=True)
-    invitation = make_invitation()
+    invitation, other = make_invitation(), make_invitation()
     open_link(client, invitation)
 
-    response = client.post("/s/", {"answer-t_workload": "3"})
+    missing = client.post("/s/", {"answer-t_workload": "3"})
+    foreign = client.post("/s/", {FORM_KEY_FIELD: form_key(other.token), "answer-t_workload": "3"})
 
-    assert response.status_code == 403
+    for response in (missing, foreign):
+        assert response.status_code == 403
+        assert_survey_headers(response)
+        assert Page(response.content.decode()).text("h1") == ["Please send the form again"]
     assert stored(invitation) == (0, 0, 0, False)
+    assert stored(other) == (0, 0, 0, False)
 
 
 def test_submitting_the_form_records_the_answers_and_says_thank_you():
@@ -237,12 +247,12 @@ def test_submitting_the_form_records_the_answers_and_says_thank_you():
     invitation = make_invitation()
     open_link(client, invitation)
     form = Page(client.get("/s/").content.decode())
-    csrf = form.all("input", name="csrfmiddlewaretoken")[0]["value"]
+    key = form.all("input", name=FORM_KEY_FIELD)[0]["value"]
 
     # when: the second question skipped
     response = client.post(
         "/s/",
-        {"csrfmiddlewaretoken": csrf, "answer-t_workload": "2", "answer-t_enps": "9", "comment": " Good week "},
+        {FORM_KEY_FIELD: key, "answer-t_workload": "2", "answer-t_enps": "9", "comment": " Good week "},
     )
 
     # then
@@ -278,10 +288,10 @@ def test_submitting_nothing_asks_for_at_least_one_answer_and_keeps_the_comment(c
     invitation = make_invitation()
     open_link(client, invitation)
 
-    response = client.post("/s/", {"comment": "Just this"})
+    response = submit(client, {"comment": "Just this"})
 
     assert response.status_code == 400
-    assert_survey_headers(response, referrer_policy="same-origin")
+    assert_survey_headers(response)
     page = Page(response.content.decode())
     assert page.text("#error-summary-title") == ["Please check your answers"]
     assert page.all("div", role="alert")
@@ -296,7 +306,7 @@ def test_a_bad_value_is_shown_next_to_its_question_and_the_other_choices_are_kep
     open_link(client, invitation)
 
     # when
-    response = client.post("/s/", {"answer-t_workload": "7", "answer-t_growth": "4", "answer-t_enps": "abc"})
+    response = submit(client, {"answer-t_workload": "7", "answer-t_growth": "4", "answer-t_enps": "abc"})
 
     # then
     assert response.status_code == 400
@@ -327,9 +337,9 @@ def test_posting_again_after_answering_in_another_tab_changes_nothing(client):
     open_link(client, invitation)
     other_tab = Client()
     open_link(other_tab, invitation)
-    assert other_tab.post("/s/", {"answer-t_workload": "1"}).status_code == 302
+    assert submit(other_tab, {"answer-t_workload": "1"}).status_code == 302
 
-    response = client.post("/s/", {"answer-t_workload": "5"})
+    response = submit(client, {"answer-t_workload": "5"})
 
     assert response.status_code == 409
     assert stored(invitation) == (1, 1, 0, True)
@@ -351,7 +361,7 @@ def test_posting_to_a_closed_wave_writes_nothing(client):
     open_link(client, invitation)
     Wave.objects.filter(pk=invitation.wave_id).update(status=Wave.Status.CLOSED)
 
-    response = client.post("/s/", {"answer-t_workload": "5"})
+    response = submit(client, {"answer-t_workload": "5"})
 
     assert response.status_code == 410
     assert stored(invitation) == (0, 0, 0, False)

@@ -78,10 +78,10 @@ def answer_through(link: str, *, comment: str = "") -> int:
     for field in parser.inputs:
         if field.get("type") == "radio":
             scales.setdefault(field["name"], []).append(field["value"])
-    (csrf,) = [field["value"] for field in parser.inputs if field.get("name") == "csrfmiddlewaretoken"]
+    (key,) = [field["value"] for field in parser.inputs if field.get("name") == "form_key"]
     # Some answer on every scale: the middle point, as a hesitant person might.
     data = {name: values[len(values) // 2] for name, values in scales.items()}
-    submitted = client.post("/s/", {"csrfmiddlewaretoken": csrf, **data, "comment": comment})
+    submitted = client.post("/s/", {"form_key": key, **data, "comment": comment})
     assert submitted.status_code == 302, submitted.content.decode()
     assert urlsplit(submitted["Location"]).path == "/s/thanks/"
     assert client.get(submitted["Location"]).status_code == 200
