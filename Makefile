@@ -24,12 +24,13 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
+# Links in the demo's e-mails point at the address the demo serves on.
+demo: export PULSE_BASE_URL ?= http://$(HOST):$(PORT)
 demo: $(VENV)/.runtime
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py compilemessages --ignore=.venv >/dev/null 2>&1 || true
-	$(PY) manage.py seed_demo
+	LOG_LEVEL=WARNING $(PY) manage.py seed_demo
 	@echo ""
-	@echo "Pulse is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo "Pulse is starting on http://$(HOST):$(PORT)/ : log in with a demo login above (Ctrl-C stops it)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(VENV)/.dev

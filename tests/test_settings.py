@@ -366,6 +366,7 @@ def test_beat_ticks_every_minute_for_dispatch_and_every_five_for_housekeeping_by
         "dispatch-invitations": "0:01:00",
         "send-reminders": "0:05:00",
         "close-waves": "0:05:00",
+        "apply-departures": "0:05:00",
     }
 
 
@@ -378,6 +379,7 @@ def test_beat_cadence_can_be_tightened_to_seconds_but_not_to_zero(tmp_path):
         "dispatch-invitations": "0:00:01",
         "send-reminders": "0:00:02",
         "close-waves": "0:00:02",
+        "apply-departures": "0:00:02",
     }
     assert (refused.returncode, refused.stderr) == (
         2,
