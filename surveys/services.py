@@ -35,16 +35,9 @@ def team_ensure_path(*, path: str, cache: dict[str, Team] | None = None) -> Team
 @transaction.atomic
 def team_rename(*, team: Team, name: str) -> Team:
     """Rename a team and rewrite the paths of its whole subtree in one transaction."""
-    old_path = team.path
     prefix = team.parent.path + TEAM_PATH_SEPARATOR if team.parent else ""
-    new_path = prefix + name
-    descendants = list(Team.objects.select_for_update().filter(path__startswith=old_path + TEAM_PATH_SEPARATOR))
-    team.name, team.path = name, new_path
-    team.save(update_fields=["name", "path"])
-    for child in descendants:
-        child.path = new_path + child.path[len(old_path) :]
-    Team.objects.bulk_update(descendants, ["path"])
-    return team
+    team.name = name
+    return _team_repath(team=team, new_path=prefix + name, fields=["name", "path"])
 
 
 @transaction.atomic
@@ -52,11 +45,17 @@ def team_move(*, team: Team, parent: Team | None) -> Team:
     """Move a team (with its subtree) under another parent."""
     if parent is not None and (parent.pk == team.pk or parent.path.startswith(team.path + TEAM_PATH_SEPARATOR)):
         raise ValueError("A team cannot be moved into its own subtree.")
-    old_path = team.path
+    team.parent = parent
     new_path = (parent.path + TEAM_PATH_SEPARATOR if parent else "") + team.name
+    return _team_repath(team=team, new_path=new_path, fields=["parent", "path"])
+
+
+def _team_repath(*, team: Team, new_path: str, fields: list[str]) -> Team:
+    """Give ``team`` its new path (saving ``fields``) and rewrite its descendants' paths to match."""
+    old_path = Team.objects.values_list("path", flat=True).get(pk=team.pk)
     descendants = list(Team.objects.select_for_update().filter(path__startswith=old_path + TEAM_PATH_SEPARATOR))
-    team.parent, team.path = parent, new_path
-    team.save(update_fields=["parent", "path"])
+    team.path = new_path
+    team.save(update_fields=fields)
     for child in descendants:
         child.path = new_path + child.path[len(old_path) :]
     Team.objects.bulk_update(descendants, ["path"])
