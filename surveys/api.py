@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 
 from .models import Team, Wave
 from .selectors import teams_visible_to, waves_visible_to
+
+
+class DetailSerializer(serializers.Serializer):
+    """DRF's own error body, e.g. for missing credentials or an unsupported media type."""
+
+    detail = serializers.CharField()
+
+
+# SessionAuthentication comes first in DEFAULT_AUTHENTICATION_CLASSES and sends no
+# WWW-Authenticate challenge, so DRF answers a missing or unknown token with 403, not 401.
+NO_CREDENTIALS = OpenApiResponse(
+    DetailSerializer, description="No valid credentials: the `Authorization: Token <key>` header is missing or unknown."
+)
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -14,6 +28,7 @@ class TeamSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "path", "parent"]
 
 
+@extend_schema(responses={200: TeamSerializer, 403: NO_CREDENTIALS})
 class TeamListApi(generics.ListAPIView):
     """Teams the caller may see: HR all, a manager their subtrees."""
 
@@ -31,6 +46,7 @@ class WaveSerializer(serializers.ModelSerializer):
         fields = ["id", "survey", "opens_on", "closes_at", "status"]
 
 
+@extend_schema(responses={200: WaveSerializer, 403: NO_CREDENTIALS})
 class WaveListApi(generics.ListAPIView):
     serializer_class = WaveSerializer
 

@@ -7,13 +7,21 @@ as the multipart field ``file``.
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import permissions, serializers, status
 from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .api import DetailSerializer
 from .org_import import COLUMNS, OrgImportError, RowError, org_import
 from .selectors import user_is_hr
 
@@ -86,9 +94,18 @@ class OrgImportApi(APIView):
         },
         responses={
             200: OrgImportResultSerializer,
-            400: OpenApiResponse(OrgImportErrorsSerializer, description="the file was rejected; nothing was written"),
-            403: OpenApiResponse(description="not HR"),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="OrgImportRejected",
+                    serializers=[OrgImportErrorsSerializer, DetailSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="the file was rejected and nothing was written: `errors` lists every problem "
+                "(`detail` instead when the multipart body itself cannot be parsed)",
+            ),
+            403: OpenApiResponse(DetailSerializer, description="not HR, or no valid credentials"),
             413: OpenApiResponse(OrgImportErrorsSerializer, description="the file is too large"),
+            415: OpenApiResponse(DetailSerializer, description="the body is not `text/csv` or `multipart/form-data`"),
         },
         examples=[
             OpenApiExample(

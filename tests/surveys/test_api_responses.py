@@ -237,7 +237,7 @@ def test_the_schema_describes_both_survey_endpoints(client):
     invitation = schema["paths"]["/api/v1/invitations/{token}/"]["get"]
     submit = schema["paths"]["/api/v1/responses/"]["post"]
     assert sorted(invitation["responses"]) == ["200", "404", "409", "410", "429"]
-    assert sorted(submit["responses"]) == ["201", "400", "404", "409", "410", "429"]
+    assert sorted(submit["responses"]) == ["201", "400", "404", "409", "410", "415", "429"]
     assert invitation["security"] == [{}]
     assert submit["security"] == [{}]
     assert list(submit["requestBody"]["content"]) == ["application/json"]

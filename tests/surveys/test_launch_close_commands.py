@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from io import StringIO
+from unittest import mock
 
 import pytest
 import time_machine
@@ -38,7 +39,10 @@ def _launch(*args: str) -> list[str]:
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:
     """Run a command as `manage.py` would, returning its exit code, stdout and stderr."""
     try:
-        ManagementUtility(["manage.py", *argv]).execute()
+        # Django is set up already; setting it up again would re-create the logging handlers on
+        # capsys's stream, which is closed after this test (breaking later tests' logging).
+        with mock.patch("django.setup"):
+            ManagementUtility(["manage.py", *argv]).execute()
         code = 0
     except SystemExit as exc:
         code = exc.code
