@@ -74,10 +74,15 @@ class _Outbox:
     build: Callable[..., EmailMultiAlternatives]
     sendable: Callable[[datetime], Q]  # what else must hold for a due row to go out
 
+    def pending_q(self, now: datetime) -> Q:
+        return Q(**{self.status_field: Status.PENDING, f"{self.due_field}__lte": now}) & self.sendable(now)
+
+    def abandoned_q(self, now: datetime) -> Q:
+        """Claimed by a worker that died: its lease ran out."""
+        return Q(**{self.status_field: Status.SENDING, "lease_until__lt": now}) & self.sendable(now)
+
     def due_q(self, now: datetime) -> Q:
-        pending = Q(**{self.status_field: Status.PENDING, f"{self.due_field}__lte": now})
-        abandoned = Q(**{self.status_field: Status.SENDING, "lease_until__lt": now})
-        return (pending | abandoned) & self.sendable(now)
+        return self.pending_q(now) | self.abandoned_q(now)
 
 
 INVITATIONS = _Outbox(
@@ -217,25 +222,37 @@ def _send_batch(outbox: _Outbox, *, now: datetime | None, limit: int | None) -> 
 
 def _claim(outbox: _Outbox, *, now: datetime, limit: int) -> list[Invitation]:
     with transaction.atomic():
-        due = (
-            Invitation.objects.filter(outbox.due_q(now))
+        # Pending rows, then abandoned ones, each in its own query that an index serves in
+        # due order (status, due time), so a claim costs the same whatever the backlog; only
+        # the claimed ids are locked, and their details are loaded afterwards.
+        ids = _claimable_ids(outbox.pending_q(now), order=outbox.due_field, limit=limit)
+        if len(ids) < limit:
+            ids += _claimable_ids(outbox.abandoned_q(now), order="lease_until", limit=limit - len(ids))
+        if not ids:
+            return []
+        # Loaded before the UPDATE: the rows in memory keep the attempts count of before this claim.
+        invitations = list(
+            Invitation.objects.filter(id__in=ids)
             .select_related("employee", "team", "wave__survey")
-            .order_by(outbox.due_field)
+            .order_by(outbox.due_field, "id")
         )
-        # Lock only the invitation rows: locking the joined wave would make every other worker
-        # skip that whole wave. SQLite has no row locks; its IMMEDIATE transactions serialise claims.
-        if connection.features.has_select_for_update_skip_locked:
-            due = due.select_for_update(skip_locked=True, of=("self",))
-        invitations = list(due[:limit])
-        if invitations:
-            Invitation.objects.filter(id__in=[inv.id for inv in invitations]).update(
-                **{outbox.status_field: Status.SENDING},
-                lease_until=now + LEASE,
-                attempts=F("attempts") + 1,
-            )
+        Invitation.objects.filter(id__in=ids).update(
+            **{outbox.status_field: Status.SENDING},
+            lease_until=now + LEASE,
+            attempts=F("attempts") + 1,
+        )
     # One query for the items of every survey in the batch (the e-mail's time estimate counts them).
     prefetch_related_objects([inv.wave.survey for inv in invitations], "items")
     return invitations
+
+
+def _claimable_ids(condition: Q, *, order: str, limit: int) -> list[uuid.UUID]:
+    rows = Invitation.objects.filter(condition).order_by(order)
+    # Lock only the invitation rows: locking the joined wave would make every other worker
+    # skip that whole wave. SQLite has no row locks; its IMMEDIATE transactions serialise claims.
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    return list(rows.values_list("id", flat=True)[:limit])
 
 
 def _send_over_one_connection(outbox: _Outbox, invitations: list[Invitation], recorder: _Recorder) -> None:
