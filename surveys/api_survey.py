@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import translation
-from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -19,8 +18,10 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -114,9 +115,19 @@ _RETRY_AFTER = OpenApiParameter(
 )
 
 
+class _JsonOnly(DefaultContentNegotiation):
+    """Both endpoints answer in JSON only: skip parsing the client's Accept header on every
+    request (the body's Content-Type is still checked: anything but JSON gets 415)."""
+
+    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
 class InvitationApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JsonOnly
 
     @extend_schema(
         operation_id="invitation_retrieve",
@@ -159,6 +170,8 @@ class ResponseApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
     parser_classes = [JSONParser]  # answers are a JSON object; a form body could not carry them
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JsonOnly
 
     @extend_schema(
         operation_id="response_create",
@@ -242,9 +255,14 @@ def _problem(status_code: int, code: str, detail: str) -> Response:
     return _private(Response({"code": code, "detail": detail}, status=status_code))
 
 
+# What add_never_cache_headers() writes, set directly: it would also compute an Expires date on
+# every call, and intake is the hot path.
+_NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
 def _private(response: Response) -> Response:
     # Survey content and outcomes are one person's business: no shared or browser caching.
-    add_never_cache_headers(response)
+    response["Cache-Control"] = _NEVER_CACHE
     return response
 
 

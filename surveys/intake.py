@@ -39,6 +39,7 @@ COMMENT_MAX_LENGTH = 2000
 # Other processes (the admin in another gunicorn worker) can't clear this process's cache, so
 # entries also age out: an edited survey is picked up everywhere within a minute.
 QUESTIONS_CACHE_TTL = 60.0
+ALL_QUESTIONS = 0  # the cache's key for the whole bank (survey ids start at 1)
 
 
 class TokenProblem(Exception):
@@ -110,6 +111,10 @@ def response_record(*, token: str, answers: Mapping[str, Any], comment: str = ""
     Raises TokenUnknown / TokenUsed / TokenExpired, or AnswersInvalid with an error per bad
     field; on any refusal nothing is written.
     """
+    if connection.vendor == "postgresql" and _record_in_one_round_trip(token=token, answers=answers, comment=comment):
+        return
+    # The general path: look the token up, check the answers against its survey, write. On
+    # PostgreSQL it also finds out, and says, why the one-round-trip attempt recorded nothing.
     target = _target_for_token(token)
     questions = survey_questions(survey_id=target.survey_id)
     values, comment = _answers_validated(
@@ -134,6 +139,17 @@ def survey_questions(*, survey_id: int) -> dict[str, QuestionSpec]:
     )
     questions = {item.question.code: _question_spec(item.question) for item in items}
     _questions_cache[survey_id] = (now, questions)
+    return questions
+
+
+def questions_active() -> dict[str, QuestionSpec]:
+    """Every active question of the bank by code (codes are unique), from the same cache."""
+    now = time.monotonic()
+    cached = _questions_cache.get(ALL_QUESTIONS)
+    if cached is not None and now - cached[0] < QUESTIONS_CACHE_TTL:
+        return cached[1]
+    questions = {question.code: _question_spec(question) for question in Question.objects.filter(active=True)}
+    _questions_cache[ALL_QUESTIONS] = (now, questions)
     return questions
 
 
@@ -265,7 +281,34 @@ def _response_store(*, target: _Target, answers: list[tuple[int, int]], comment:
     return True
 
 
-def _response_store_in_one_statement(*, target: _Target, answers: list[tuple[int, int]], comment: str) -> bool:
+def _record_in_one_round_trip(*, token: str, answers: Mapping[str, Any], comment: Any) -> bool:
+    """PostgreSQL: record a plainly valid submission in ONE statement, or record nothing.
+
+    The common case, a valid answer to an open invitation, then costs one round trip in all,
+    like the one-row insert intake is benchmarked against: the token is looked up, the wave
+    checked and locked, the answers' questions checked against the wave's survey and the
+    comment against its comment box, all inside the statement that writes. The answers'
+    values are checked here first against the question bank (a question's code and scale are
+    the same in every survey). False means nothing was written and the general path must
+    decide: an unknown, used or expired token, a question not in this survey, a comment the
+    survey has no box for, or anything the checks here don't vouch for.
+    """
+    if not token_is_well_formed(token):
+        return False
+    try:
+        values, comment = _answers_validated(
+            answers=answers, comment=comment, questions=questions_active(), comment_enabled=True
+        )
+    except AnswersInvalid:
+        return False
+    bank = questions_active()
+    rows = [(bank[code].id, value) for code, value in values.items()]
+    return _response_store_in_one_statement(target=None, token=token, answers=rows, comment=comment)
+
+
+def _response_store_in_one_statement(
+    *, target: _Target | None, answers: list[tuple[int, int]], comment: str, token: str = ""
+) -> bool:
     """PostgreSQL: the same as the transaction in _response_store, as ONE statement.
 
     The hot path of intake, benchmarked against a one-row insert: a single statement is its
@@ -279,13 +322,38 @@ def _response_store_in_one_statement(*, target: _Target, answers: list[tuple[int
     (``gen_random_uuid()``, a version 4 UUID like ``uuid.uuid4()``): the statement's text and
     its handful of parameters are then the same for every submission, so the driver reuses
     its parsed form of the query instead of parsing and adapting three values per answer.
+
+    Without a ``target`` (the one-round-trip attempt) the invitation is found by ``token``,
+    and the statement also checks that every answered question belongs to the wave's survey
+    (among its active questions) and that a comment has a comment box to go in.
     """
     quote = connection.ops.quote_name
-    invitation, wave, response, answer, comment_table = (
-        quote(model._meta.db_table) for model in (Invitation, Wave, Response, Answer, Comment)
+    invitation, wave, response, answer, comment_table, survey, item, question = (
+        quote(model._meta.db_table)
+        for model in (Invitation, Wave, Response, Answer, Comment, Survey, SurveyQuestion, Question)
     )
     response_id = uuid.uuid4()
-    params: list[Any] = [target.invitation_id, target.wave_id, Wave.Status.CLOSED.value, timezone.now(), response_id]
+    question_ids = [question_id for question_id, _ in answers]
+    now = timezone.now()
+    if target is not None:
+        which = "id = %s"
+        wave_is_its_own = "id = %s"
+        params: list[Any] = [target.invitation_id, target.wave_id, Wave.Status.CLOSED.value, now]
+        survey_checks = ""
+    else:
+        which = "token_hash = %s"
+        wave_is_its_own = f"id = {invitation}.wave_id"
+        params = [token_hash(token), Wave.Status.CLOSED.value, now]
+        # Every answered question is one of the survey's active questions, and a comment only
+        # goes where the survey has a box for it.
+        survey_checks = (
+            f" AND NOT EXISTS (SELECT 1 FROM unnest(%s::bigint[]) AS given (id) WHERE given.id NOT IN ("  # noqa: S608
+            f"SELECT item.question_id FROM {item} item JOIN {question} q ON q.id = item.question_id "
+            f"WHERE item.survey_id = {wave}.survey_id AND q.active))"
+            f" AND (%s OR EXISTS (SELECT 1 FROM {survey} WHERE id = {wave}.survey_id AND comment_enabled))"
+        )
+        params += [question_ids, not comment]
+    params.append(response_id)
     comment_insert = ""
     if comment:
         comment_insert = (
@@ -293,12 +361,13 @@ def _response_store_in_one_statement(*, target: _Target, answers: list[tuple[int
             "SELECT %s, wave_id, team_id, %s FROM consumed)"
         )
         params += [uuid.uuid4(), comment]
-    params += [response_id, [question_id for question_id, _ in answers], [value for _, value in answers]]
+    params += [response_id, question_ids, [value for _, value in answers]]
     # Only identifiers from the models go into the string; every value is a parameter.
     sql = (
         f"WITH consumed AS (UPDATE {invitation} SET responded = true "  # noqa: S608
-        f"WHERE id = %s AND NOT responded AND EXISTS (SELECT 1 FROM {wave} "
-        "WHERE id = %s AND status <> %s AND closes_at > %s FOR SHARE) RETURNING wave_id, team_id), "
+        f"WHERE {which} AND NOT responded AND EXISTS (SELECT 1 FROM {wave} "
+        f"WHERE {wave_is_its_own} AND status <> %s AND closes_at > %s{survey_checks} FOR SHARE) "
+        "RETURNING wave_id, team_id), "
         f"response AS (INSERT INTO {response} (id, wave_id, team_id) SELECT %s, wave_id, team_id FROM consumed)"
         f"{comment_insert} "
         f"INSERT INTO {answer} (id, response_id, question_id, value) "

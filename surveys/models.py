@@ -293,8 +293,16 @@ class Response(models.Model):
 
 class Answer(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
-    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the unique (response, question) index below starts with it.
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers", db_index=False)
+    # Intake writes ~15 answers per submission, all naming the same few questions. A database
+    # foreign key would check each one at commit with a FOR KEY SHARE lock on the question row,
+    # which every concurrent submission shares (PostgreSQL turns that into MultiXacts): about a
+    # third of intake's database time. Intake only stores ids of the wave's own survey questions,
+    # and PROTECT still refuses, in Django, to delete a question that has answers.
+    question = models.ForeignKey(
+        Question, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
     value = models.SmallIntegerField()
 
     class Meta:

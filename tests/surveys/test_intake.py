@@ -18,8 +18,10 @@ from surveys.intake import (
     TokenUsed,
     invitation_for_token,
     invitation_language,
+    questions_active,
     response_record,
     survey_questions,
+    survey_questions_cache_clear,
 )
 from surveys.models import Answer, Comment, Invitation, Question, Response, SurveyQuestion, Wave
 from tests.factories import EmployeeFactory, InvitationFactory, QuestionFactory, SurveyFactory, TeamFactory, WaveFactory
@@ -312,24 +314,51 @@ def test_token_problems_never_carry_the_token():
 
 
 def test_a_successful_submission_takes_a_fixed_number_of_queries(django_assert_num_queries):
-    # The survey's questions come from the warm per-process cache. On PostgreSQL: one SELECT
-    # for the invitation, then ONE statement that marks it answered and inserts the response,
-    # its answers and the comment (its own transaction). Elsewhere (SQLite): the same SELECT,
-    # then a transaction (a savepoint inside the test's) of UPDATE, INSERT response, one
-    # INSERT for all answers, INSERT comment.
+    # The questions come from the warm per-process cache. On PostgreSQL: ONE statement that
+    # finds the invitation by its token's hash, checks the wave and the answers' questions,
+    # marks it answered and inserts the response, its answers and the comment (its own
+    # transaction). Elsewhere (SQLite): a SELECT for the invitation, then a transaction (a
+    # savepoint inside the test's) of UPDATE, INSERT response, one INSERT for all answers,
+    # INSERT comment.
     invitation = make_invitation()
     survey_questions(survey_id=invitation.wave.survey_id)
+    questions_active()
     on_postgres = connection.vendor == "postgresql"
 
-    with django_assert_num_queries(2 if on_postgres else 7) as captured:
+    with django_assert_num_queries(1 if on_postgres else 7) as captured:
         response_record(token=invitation.token, answers={"t_workload": 4, "t_growth": 2, "t_enps": 9}, comment="Hi")
 
     statements = [query["sql"].split()[0].upper() for query in captured.captured_queries]
     if on_postgres:
-        assert statements == ["SELECT", "WITH"]
+        assert statements == ["WITH"]
     else:
         assert statements == ["SELECT", "SAVEPOINT", "UPDATE", "INSERT", "INSERT", "INSERT", "RELEASE"]
     assert stored(invitation) == (1, 3, 1, True)
+
+
+def test_a_question_of_another_survey_is_unknown_here_and_nothing_is_written():
+    # The bank knows the code (so the one-statement attempt's own checks pass it), but this
+    # wave's survey doesn't ask it.
+    invitation = make_invitation()
+    QuestionFactory(code="elsewhere_1")
+
+    with pytest.raises(AnswersInvalid) as refused:
+        response_record(token=invitation.token, answers={"t_workload": 4, "elsewhere_1": 3})
+
+    assert refused.value.errors == {"answers": {"elsewhere_1": "unknown question"}}
+    assert stored(invitation) == (0, 0, 0, False)
+
+
+def test_an_inactive_question_is_unknown_and_nothing_is_written():
+    invitation = make_invitation()
+    Question.objects.filter(code="t_growth").update(active=False)
+    survey_questions_cache_clear()
+
+    with pytest.raises(AnswersInvalid) as refused:
+        response_record(token=invitation.token, answers={"t_workload": 4, "t_growth": 3})
+
+    assert refused.value.errors == {"answers": {"t_growth": "unknown question"}}
+    assert stored(invitation) == (0, 0, 0, False)
 
 
 def test_the_survey_questions_come_from_the_cache_once_loaded(django_assert_num_queries):
