@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,13 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from tests.smtp import SMTPServer
+from tests.system.processes import url_of_the_test_database
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -171,21 +169,6 @@ class CeleryServices:
     def stop_all(self) -> None:
         for process in reversed(self.processes):
             process.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def url_of_the_test_database() -> str:
-    database = connection.settings_dict
-    user = quote(database["USER"] or "", safe="")
-    password = f":{quote(database['PASSWORD'], safe='')}" if database["PASSWORD"] else ""
-    host = database["HOST"] or "127.0.0.1"
-    port = database["PORT"] or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{quote(database['NAME'], safe='')}"
 
 
 def broker_purge(url: str) -> None:

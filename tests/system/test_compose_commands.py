@@ -23,12 +23,12 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import quote
 
 import pytest
 import yaml
 from django.conf import settings
-from django.db import connection
+
+from tests.system.processes import free_port, url_of_the_test_database
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -46,21 +46,6 @@ def healthcheck_command(service: str) -> list[str]:
         return ["sh", "-c", rest[0].replace("$$", "$")]
     assert kind == "CMD"
     return rest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def url_of_the_test_database() -> str:
-    database = connection.settings_dict
-    user = quote(database["USER"] or "", safe="")
-    password = f":{quote(database['PASSWORD'], safe='')}" if database["PASSWORD"] else ""
-    host = database["HOST"] or "127.0.0.1"
-    port = database["PORT"] or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{quote(database['NAME'], safe='')}"
 
 
 @dataclass

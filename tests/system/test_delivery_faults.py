@@ -21,7 +21,7 @@ import redis
 from surveys.dispatch import LEASE, MARK_SENT_EVERY
 from surveys.models import Invitation
 from tests.factories import EmployeeFactory, InvitationFactory, TeamFactory, WaveFactory
-from tests.system.conftest import free_port
+from tests.system.processes import free_port
 
 pytestmark = pytest.mark.services
 
