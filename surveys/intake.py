@@ -295,13 +295,11 @@ def _record_in_one_round_trip(*, token: str, answers: Mapping[str, Any], comment
     """
     if not token_is_well_formed(token):
         return False
+    bank = questions_active()
     try:
-        values, comment = _answers_validated(
-            answers=answers, comment=comment, questions=questions_active(), comment_enabled=True
-        )
+        values, comment = _answers_validated(answers=answers, comment=comment, questions=bank, comment_enabled=True)
     except AnswersInvalid:
         return False
-    bank = questions_active()
     rows = [(bank[code].id, value) for code, value in values.items()]
     return _response_store_in_one_statement(target=None, token=token, answers=rows, comment=comment)
 
