@@ -9,15 +9,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pulse.settings")
-    from django.core.exceptions import ImproperlyConfigured
+    from pulse.startup import settings_or_exit
 
-    try:
-        from django.conf import settings
-
-        settings.INSTALLED_APPS  # noqa: B018 - load the settings now, to report bad ones plainly
-    except ImproperlyConfigured as exc:
-        sys.stderr.write(f"pulse: configuration error: {exc}\n")
-        sys.exit(2)
+    settings_or_exit()
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

@@ -62,6 +62,15 @@ accesslog = "-"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(M)sms'
 
 
+def on_starting(server: Any) -> None:
+    """In the master, before any worker: a bad setting stops gunicorn with one line (exit 2),
+    instead of every worker failing to boot with a traceback. By now ``chdir`` has put the
+    project on sys.path."""
+    from pulse.startup import settings_or_exit
+
+    settings_or_exit()
+
+
 class RedactingLogger(Logger):
     """Gunicorn's logger with survey tokens removed from every access-log field and error line."""
 

@@ -94,7 +94,21 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
 
 
-DATA_DIR = Path(env_str("PULSE_DATA_DIR") or BASE_DIR / "data")
+def data_dir_ready(path: Path) -> Path:
+    """The data folder, created if missing: beat's schedule, the mail folder, static files and the
+    embedded database live there, and every process may be the first to start on a fresh machine."""
+    if path.exists() and not path.is_dir():
+        raise ImproperlyConfigured(f"PULSE_DATA_DIR {str(path)!r} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(f"PULSE_DATA_DIR {str(path)!r} can't be created: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ImproperlyConfigured(f"PULSE_DATA_DIR {str(path)!r} is not writable by this user")
+    return path
+
+
+DATA_DIR = data_dir_ready(Path(env_str("PULSE_DATA_DIR") or BASE_DIR / "data").absolute())
 DEBUG = env_bool("DEBUG", True)
 
 SECRET_KEY = env_str("SECRET_KEY")
@@ -103,7 +117,6 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     # Development only: a random key kept in the data folder, so that the web process and a
     # worker started from the same checkout agree, and no key is ever committed.
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(50))
@@ -203,7 +216,6 @@ DATABASE_URL = env_url("DATABASE_URL", "", ("postgres", "postgresql", "pgsql", "
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 else:
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

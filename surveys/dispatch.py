@@ -6,16 +6,23 @@ what is due; the work itself is done in batches by :func:`invitations_send_batch
 
 1. *Claim* up to a batch of due rows in one short transaction (``SELECT ... FOR UPDATE SKIP
    LOCKED`` on PostgreSQL, so workers never wait for or take each other's rows), mark them
-   ``sending`` with a lease, commit.
+   ``sending`` under a claim id of the batch's own and a short lease, commit.
 2. *Send* them one by one over one SMTP connection, and mark them ``sent`` in small groups, so
-   that a crash re-sends at most a group.
+   that a crash re-sends at most a group. Between messages the batch renews its lease, and
+   each renewal also tells it which rows it still holds: a row whose wave closed meanwhile, or
+   that another worker took over after this one stalled, is not sent by this one.
 3. A recipient the server refuses is ``failed`` with the server's reason; the others go on.
-   A connection-level failure (refused, dropped, a temporary 4xx) hands the unsent rows back
-   (``pending``) and raises, so the Celery task retries with backoff.
+   A connection-level failure (refused, dropped, a temporary 4xx, a message cut off at its
+   deadline) hands the unsent rows back (``pending``) and raises, so the Celery task retries
+   with backoff.
 
-A worker killed mid-batch leaves its rows ``sending``; when their lease runs out they are due
-again. Delivery is therefore at-least-once, and the link is the same on every send because the
-token is an HMAC of the invitation id (``surveys.tokens``).
+A worker killed mid-batch leaves its rows ``sending``; at most ``LEASE`` after its last renewal
+they are due again, and the next dispatch (every ``PULSE_DISPATCH_EVERY``) hands them out
+before anything else. While a sender lives its lease never runs out: it is renewed every
+``LEASE_RENEW_EVERY``, and no message may take longer than ``MESSAGE_DEADLINE``, well under the
+lease. Delivery is therefore at-least-once, duplicates only come from a killed batch's last
+unrecorded group, and the link is the same on every send because the token is an HMAC of the
+invitation id (``surveys.tokens``).
 """
 
 from __future__ import annotations
@@ -23,8 +30,12 @@ from __future__ import annotations
 import logging
 import math
 import smtplib
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,7 +45,7 @@ from django.core import mail
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection, transaction
-from django.db.models import F, Q, prefetch_related_objects
+from django.db.models import F, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
 from . import emails
@@ -45,9 +56,14 @@ logger = logging.getLogger(__name__)
 
 Status = Invitation.SendStatus
 
-# A lease outlives the longest a batch task may run (Celery's hard time limit), so a live
-# worker never has its rows taken over; a dead one's rows come back soon after.
-LEASE = timedelta(seconds=getattr(settings, "CELERY_TASK_TIME_LIMIT", 15 * 60) + 60)
+# A claim's rows are leased to its batch for LEASE. The batch renews the lease between messages
+# once LEASE_RENEW_EVERY has passed, and no message may take longer than MESSAGE_DEADLINE (it is
+# cut off), so a live sender always renews with time to spare (60 >= 10 + 30 + 20 s of slack for
+# a stalled database call or a few seconds of clock skew between workers), and a killed one's
+# rows are due again at most LEASE after its last renewal.
+LEASE = timedelta(seconds=60)
+LEASE_RENEW_EVERY = timedelta(seconds=10)
+MESSAGE_DEADLINE = timedelta(seconds=30)
 # Sent rows are recorded every this many messages: a crash re-sends at most this many.
 MARK_SENT_EVERY = 25
 # Dispatch fans out to at most this many batch tasks at once. Each full batch enqueues its
@@ -203,31 +219,34 @@ class _BatchResult:
 
 def _send_batch(outbox: _Outbox, *, now: datetime | None, limit: int | None) -> _BatchResult:
     now = now or timezone.now()
-    invitations = _claim(outbox, now=now, limit=limit or settings.PULSE_DISPATCH_BATCH)
+    claim = uuid.uuid4()
+    invitations = _claim(outbox, claim=claim, now=now, limit=limit or settings.PULSE_DISPATCH_BATCH)
     if not invitations:
         return _BatchResult(claimed=0, sent=0)
-    recorder = _Recorder(outbox, now=now)
+    lease = _Lease(outbox, claim=claim, ids=[inv.id for inv in invitations], start=now)
+    recorder = _Recorder(outbox, lease=lease, now=now)
     try:
-        _send_over_one_connection(outbox, invitations, recorder)
+        _send_over_one_connection(outbox, invitations, recorder, lease)
     finally:
         # Whatever stopped us (the server, a bug, a soft time limit), rows not yet sent or
         # failed go back to pending at once instead of waiting for their lease to run out.
         recorder.flush()
-        recorder.release_unfinished([inv.id for inv in invitations])
+        recorder.release_unfinished()
     logger.info(
         "%s batch: %d claimed, %d sent, %d failed", outbox.kind, len(invitations), recorder.sent, recorder.failed
     )
     return _BatchResult(claimed=len(invitations), sent=recorder.sent)
 
 
-def _claim(outbox: _Outbox, *, now: datetime, limit: int) -> list[Invitation]:
+def _claim(outbox: _Outbox, *, claim: uuid.UUID, now: datetime, limit: int) -> list[Invitation]:
     with transaction.atomic():
-        # Pending rows, then abandoned ones, each in its own query that an index serves in
-        # due order (status, due time), so a claim costs the same whatever the backlog; only
-        # the claimed ids are locked, and their details are loaded afterwards.
-        ids = _claimable_ids(outbox.pending_q(now), order=outbox.due_field, limit=limit)
+        # Abandoned rows (a dead worker's, overdue the longest), then pending ones, each in its
+        # own query that an index serves in order (status, then lease or due time), so a claim
+        # costs the same whatever the backlog; only the claimed ids are locked, and their
+        # details are loaded afterwards.
+        ids = _claimable_ids(outbox.abandoned_q(now), order="lease_until", limit=limit)
         if len(ids) < limit:
-            ids += _claimable_ids(outbox.abandoned_q(now), order="lease_until", limit=limit - len(ids))
+            ids += _claimable_ids(outbox.pending_q(now), order=outbox.due_field, limit=limit - len(ids))
         if not ids:
             return []
         # Loaded before the UPDATE: the rows in memory keep the attempts count of before this claim.
@@ -238,6 +257,7 @@ def _claim(outbox: _Outbox, *, now: datetime, limit: int) -> list[Invitation]:
         )
         Invitation.objects.filter(id__in=ids).update(
             **{outbox.status_field: Status.SENDING},
+            claim=claim,
             lease_until=now + LEASE,
             attempts=F("attempts") + 1,
         )
@@ -255,27 +275,40 @@ def _claimable_ids(condition: Q, *, order: str, limit: int) -> list[uuid.UUID]:
     return list(rows.values_list("id", flat=True)[:limit])
 
 
-def _send_over_one_connection(outbox: _Outbox, invitations: list[Invitation], recorder: _Recorder) -> None:
+def _send_over_one_connection(
+    outbox: _Outbox, invitations: list[Invitation], recorder: _Recorder, lease: _Lease
+) -> None:
     smtp = mail.get_connection()
-    try:
-        smtp.open()
-    except OSError as exc:  # smtplib's errors are OSErrors too
-        raise DispatchError(f"cannot connect to the mail server: {_describe(exc)}") from exc
-    try:
-        for invitation in invitations:
-            message = outbox.build(invitation=invitation, token=token_for(invitation.id))
-            message.connection = smtp
-            _send_one(smtp, message, invitation, recorder)
-    finally:
-        _close_quietly(smtp)
+    with _MessageDeadline(MESSAGE_DEADLINE) as deadline:
+        try:
+            with deadline.running(smtp):
+                smtp.open()
+        except OSError as exc:  # smtplib's errors are OSErrors too
+            raise DispatchError(f"cannot connect to the mail server: {_describe(exc, deadline)}") from exc
+        try:
+            for invitation in invitations:
+                lease.keep()
+                if invitation.id not in lease.held:
+                    continue  # its wave closed, or another worker took it over: no longer ours to send
+                message = outbox.build(invitation=invitation, token=token_for(invitation.id))
+                message.connection = smtp
+                _send_one(smtp, message, invitation, recorder, deadline)
+        finally:
+            with deadline.running(smtp):
+                _close_quietly(smtp)
 
 
 def _send_one(
-    smtp: BaseEmailBackend, message: EmailMultiAlternatives, invitation: Invitation, recorder: _Recorder
+    smtp: BaseEmailBackend,
+    message: EmailMultiAlternatives,
+    invitation: Invitation,
+    recorder: _Recorder,
+    deadline: _MessageDeadline,
 ) -> None:
     # One message per call: Django's backend gives up on the rest of a list at the first error.
     try:
-        smtp.send_messages([message])
+        with deadline.running(smtp):
+            smtp.send_messages([message])
     except smtplib.SMTPRecipientsRefused as exc:
         code, reason = next(iter(exc.recipients.values()))
         recorder.refused(invitation, code=code, reason=_decode(reason))
@@ -283,27 +316,126 @@ def _send_one(
         if not _is_permanent(exc.smtp_code):  # e.g. 451: the server's trouble, not this message's
             raise DispatchError(f"the mail server deferred a message: {_describe(exc)}") from exc
         recorder.refused(invitation, code=exc.smtp_code, reason=_decode(exc.smtp_error))
-    except OSError as exc:  # disconnect, timeout, sender refused, ...
-        raise DispatchError(f"the mail server connection failed: {_describe(exc)}") from exc
+    except OSError as exc:  # disconnect, timeout, sender refused, cut off at the deadline, ...
+        raise DispatchError(f"the mail server connection failed: {_describe(exc, deadline)}") from exc
     else:
         recorder.sent_one(invitation)
+
+
+class _Lease:
+    """A batch's hold on the rows it claimed: renewed between messages, and checked on renewal.
+
+    Times are the batch's own clock: the instant it claimed at plus the time elapsed since
+    (monotonic), so a batch given ``now`` (tests, the injected clock of the system tests) leases
+    consistently with it.
+    """
+
+    def __init__(self, outbox: _Outbox, *, claim: uuid.UUID, ids: Iterable[uuid.UUID], start: datetime) -> None:
+        self.outbox = outbox
+        self.claim = claim
+        self.held = set(ids)  # claimed, and still ``sending`` under this claim as far as we know
+        self._start, self._started = start, time.monotonic()
+        self._until = start + LEASE
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=time.monotonic() - self._started)
+
+    def rows(self) -> QuerySet[Invitation]:
+        """This claim's rows, as long as it holds them (wave_close, or a takeover, ends that)."""
+        return Invitation.objects.filter(claim=self.claim, **{self.outbox.status_field: Status.SENDING})
+
+    def keep(self) -> None:
+        """Renew the lease once LEASE_RENEW_EVERY has passed; afterwards ``held`` is what we hold."""
+        now = self.now()
+        if self._until - now > LEASE - LEASE_RENEW_EVERY or not self.held:
+            return
+        renewed = self.rows().update(lease_until=now + LEASE)
+        self._until = now + LEASE
+        if renewed < len(self.held):
+            lost = self.held - set(self.rows().values_list("id", flat=True))
+            self.held -= lost
+            logger.warning("%s batch: %d rows no longer held (wave closed, or taken over)", self.outbox.kind, len(lost))
+
+    def let_go(self, ids: Iterable[uuid.UUID]) -> None:
+        self.held.difference_update(ids)
+
+
+class _MessageDeadline:
+    """Cuts off an SMTP exchange that runs past its deadline, by shutting its socket down.
+
+    smtplib's timeout (``EMAIL_TIMEOUT``) bounds each blocking socket call, not a whole message,
+    which takes several calls; the lease needs a bound on the whole. One watcher thread per
+    batch, which only ever touches the socket. Arming costs a lock, not a thread: the watcher
+    sleeps until the earliest deadline it knows and re-reads the current one when it wakes.
+    """
+
+    def __init__(self, limit: timedelta) -> None:
+        self.limit = limit.total_seconds()
+        self._changed = threading.Condition()
+        self._deadline: float | None = None
+        self._smtp: BaseEmailBackend | None = None
+        self._stopped = False
+        self.cut_off = False
+        self._watcher = threading.Thread(target=self._watch, name="pulse-smtp-deadline", daemon=True)
+
+    def __enter__(self) -> _MessageDeadline:
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+        self._watcher.join()
+
+    @contextmanager
+    def running(self, smtp: BaseEmailBackend) -> Iterator[None]:
+        with self._changed:
+            self._deadline, self._smtp = time.monotonic() + self.limit, smtp
+            self._changed.notify()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._deadline = self._smtp = None
+
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._stopped:
+                if self._deadline is None:
+                    self._changed.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._changed.wait(remaining)
+                    continue
+                self._cut_off()
+
+    def _cut_off(self) -> None:
+        # The socket as smtplib holds it now (opening creates it): shutting it down wakes the
+        # blocked call, which then fails like a dropped connection.
+        sock = getattr(getattr(self._smtp, "connection", None), "sock", None)
+        self._deadline = self._smtp = None
+        self.cut_off = True
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Recorder:
     """Writes each batch's outcome back to the outbox with as few UPDATEs as it can."""
 
-    def __init__(self, outbox: _Outbox, *, now: datetime) -> None:
+    def __init__(self, outbox: _Outbox, *, lease: _Lease, now: datetime) -> None:
         self.outbox = outbox
+        self.lease = lease
         self.now = now
         self.sent = 0
         self.failed = 0
         self._unrecorded: list[Invitation] = []
-        self._finished: set[uuid.UUID] = set()
         self._waves_opened: set[int] = set()
 
     def sent_one(self, invitation: Invitation) -> None:
         self._unrecorded.append(invitation)
-        self._finished.add(invitation.id)
         self.sent += 1
         if len(self._unrecorded) >= MARK_SENT_EVERY:
             self.flush()
@@ -312,9 +444,11 @@ class _Recorder:
         if not self._unrecorded:
             return
         field = self.outbox.status_field
-        Invitation.objects.filter(id__in=[inv.id for inv in self._unrecorded]).update(
-            **{field: Status.SENT, self.outbox.sent_field: timezone.now()}, lease_until=None, error=""
+        ids = [inv.id for inv in self._unrecorded]
+        Invitation.objects.filter(id__in=ids, claim=self.lease.claim).update(
+            **{field: Status.SENT, self.outbox.sent_field: timezone.now()}, claim=None, lease_until=None, error=""
         )
+        self.lease.let_go(ids)
         if self.outbox is INVITATIONS:
             # Waves loaded as scheduled at claim time; an open one needs no UPDATE.
             self._open_waves({inv.wave_id for inv in self._unrecorded if inv.wave.status == Wave.Status.SCHEDULED})
@@ -330,7 +464,7 @@ class _Recorder:
     def refused(self, invitation: Invitation, *, code: int, reason: str) -> None:
         error = f"{code} {reason}".strip()
         attempts = invitation.attempts + 1  # the claim's increment, not reflected in memory
-        changes: dict[str, object] = {"lease_until": None, "error": error}
+        changes: dict[str, object] = {"claim": None, "lease_until": None, "error": error}
         if _is_permanent(code) or attempts >= MAX_ATTEMPTS:
             changes[self.outbox.status_field] = Status.FAILED
             self.failed += 1
@@ -339,18 +473,16 @@ class _Recorder:
             # row becomes due again a little later, without holding up the rest of the batch.
             changes[self.outbox.status_field] = Status.PENDING
             changes[self.outbox.due_field] = self.now + DEFER_STEP * attempts
-        Invitation.objects.filter(id=invitation.id).update(**changes)
-        self._finished.add(invitation.id)
+        Invitation.objects.filter(id=invitation.id, claim=self.lease.claim).update(**changes)
+        self.lease.let_go([invitation.id])
         logger.warning("%s %s refused by the mail server: %s", self.outbox.kind, invitation.id, error)
 
-    def release_unfinished(self, claimed: Iterable[uuid.UUID]) -> None:
-        unfinished = [pk for pk in claimed if pk not in self._finished]
-        if unfinished:
+    def release_unfinished(self) -> None:
+        """Hand back what this batch still holds and has not sent (called after the last flush)."""
+        if self.lease.held:
             field = self.outbox.status_field
-            Invitation.objects.filter(id__in=unfinished, **{field: Status.SENDING}).update(
-                **{field: Status.PENDING}, lease_until=None
-            )
-            logger.warning("%s batch: %d unsent %ss handed back", self.outbox.kind, len(unfinished), self.outbox.kind)
+            released = self.lease.rows().update(**{field: Status.PENDING}, claim=None, lease_until=None)
+            logger.warning("%s batch: %d unsent %ss handed back", self.outbox.kind, released, self.outbox.kind)
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -364,7 +496,9 @@ def _decode(reason: bytes | str) -> str:
     return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: BaseException, deadline: _MessageDeadline | None = None) -> str:
+    if deadline is not None and deadline.cut_off:
+        return f"no answer within {deadline.limit:g} s ({type(exc).__name__}: {exc})"
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -263,8 +263,9 @@ class Invitation(models.Model):
     remind_at = models.DateTimeField(null=True, blank=True)
     reminder_status = models.CharField(max_length=16, choices=SendStatus.choices, blank=True)
     reminded_at = models.DateTimeField(null=True, blank=True)
-    # A claimed row is leased to one worker; a lease that runs out (worker killed) makes the
-    # row claimable again, so nothing is lost.
+    # A claimed row is leased to one batch (``claim``), which renews the lease while it sends; a
+    # lease that runs out (worker killed) makes the row claimable again, so nothing is lost.
+    claim = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     responded = models.BooleanField(default=False)  # deliberately no time
 

@@ -240,8 +240,12 @@ def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
             return wave
         wave.status, wave.closed_at = Wave.Status.CLOSED, now
         invitations = Invitation.objects.filter(wave=wave)
+        # A batch sending right now keeps its claim on the rows, so the message it has under way
+        # is still recorded as sent; its next lease renewal finds the rest skipped.
         invitations.filter(status__in=UNSENT).update(status=Invitation.SendStatus.SKIPPED, lease_until=None)
-        invitations.filter(reminder_status__in=UNSENT).update(reminder_status=Invitation.SendStatus.SKIPPED)
+        invitations.filter(reminder_status__in=UNSENT).update(
+            reminder_status=Invitation.SendStatus.SKIPPED, lease_until=None
+        )
         # Rewrite the answered invitations too: their row versions were written by the
         # submissions, so their xmin would otherwise keep the order in which people answered.
         invitations.filter(responded=True).update(responded=True)

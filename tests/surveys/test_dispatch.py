@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery import current_app
 
-from surveys.dispatch import LEASE, invitations_dispatch, invitations_send_batch
+from surveys.dispatch import invitations_dispatch, invitations_send_batch
 from surveys.models import Invitation, Wave
 from surveys.tokens import token_hash
 from tests.factories import InvitationFactory, WaveFactory
@@ -171,11 +171,6 @@ def test_a_live_lease_is_left_to_its_worker(smtp_mail):
     assert (invitation.status, invitation.attempts) == (Status.SENDING, 1)
 
 
-def test_a_claim_leases_the_rows_beyond_the_task_time_limit(settings):
-    # The lease must outlive a running batch, or a second worker would send its rows again.
-    assert timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT) < LEASE
-
-
 @pytest.mark.services
 def test_dispatch_with_a_broker_enqueues_one_task_per_batch_after_commit(
     settings, django_capture_on_commit_callbacks, monkeypatch
@@ -209,7 +204,7 @@ def test_a_batch_costs_a_few_queries_whatever_its_size(smtp_mail, django_assert_
     # given: 60 due invitations of an open wave, recorded as sent every 25
     InvitationFactory.create_batch(60, wave=WaveFactory(), send_at=NOW)
 
-    # when / then: the claim (savepoint, the due ids FOR UPDATE: pending, then expired leases as
+    # when / then: the claim (savepoint, the due ids FOR UPDATE: expired leases, then pending as
     # the batch isn't full; the rows with their details; UPDATE; release), the survey's items for
     # the whole batch, and one UPDATE per 25 sent (25 + 25 + 10)
     with django_assert_num_queries(6 + 1 + 3):

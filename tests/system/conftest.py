@@ -109,6 +109,7 @@ class CeleryServices:
         self.env["REDIS_URL"] = url
 
     def start_worker(self, **env: str) -> Process:
+        """A worker on the test's clock: one process (solo pool), so every task sees the clock."""
         if self.clock.instant is None:
             raise RuntimeError("set the clock before starting the worker")
         name = f"worker{sum(p.name.startswith('worker') for p in self.processes) + 1}"
@@ -118,6 +119,15 @@ class CeleryServices:
             # Nothing to gossip with; the broker (and the database) is all these tests need.
             *("--without-gossip", "--without-mingle", "--without-heartbeat"),
         ]
+        worker = self._start(name, command, env)
+        self.wait_until(lambda: " ready." in worker.output(), what=f"{name} to be ready")
+        return worker
+
+    def start_deployed_worker(self, **env: str) -> Process:
+        """The worker as docker-compose.yml runs it: ``celery -A pulse worker``, prefork with one
+        pool process per core, on the real clock."""
+        name = f"worker{sum(p.name.startswith('worker') for p in self.processes) + 1}"
+        command = [sys.executable, "-m", "celery", "-A", "pulse", "worker", "--loglevel=INFO", f"--hostname={name}@%h"]
         worker = self._start(name, command, env)
         self.wait_until(lambda: " ready." in worker.output(), what=f"{name} to be ready")
         return worker

@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,16 +98,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def start_service(service_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[str], Service]]:
+def start_service(service_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Service]]:
     started: list[Service] = []
 
-    def start(name: str) -> Service:
+    def start(name: str, *, cwd: Path = REPO, env: dict[str, str] | None = None) -> Service:
         log = tmp_path / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
                 compose_command(name),
-                cwd=REPO,
-                env=service_env,
+                cwd=cwd,
+                env=service_env if env is None else env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so stop() reaches every child
@@ -212,6 +213,71 @@ def test_beat_command_starts_and_keeps_its_schedule_in_the_data_folder(start_ser
     assert beat.process.poll() is None, beat.output()
     # and keeps its schedule where compose mounts a volume (PULSE_DATA_DIR)
     assert list(tmp_path.glob("celerybeat-schedule*")), beat.output()
+
+
+def fresh_checkout(destination: Path) -> Path:
+    """The project's files as a fresh clone has them (tracked, plus new files not ignored; no
+    data/ folder, no virtualenv), copied from the working tree so that what is tested is what
+    is about to be committed."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():  # a deleted, not yet committed file is still listed
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    assert not (destination / "data").exists()
+    return destination
+
+
+@pytest.mark.services
+def test_beat_starts_from_a_fresh_checkout_and_creates_its_data_folder(start_service, service_env, tmp_path):
+    # given a fresh checkout, the services configured and PULSE_DATA_DIR left at its default
+    # (data/ in the checkout, which does not exist yet)
+    checkout = fresh_checkout(tmp_path / "checkout")
+    env = {name: value for name, value in service_env.items() if name != "PULSE_DATA_DIR"}
+    env["PULSE_DISPATCH_EVERY"] = "1"
+
+    # when beat starts there
+    beat = start_service("beat", cwd=checkout, env=env)
+
+    # then it creates the folder, keeps its schedule in it, and hands out its periodic tasks
+    wait_until(lambda: "beat: Starting..." in beat.output(), service=beat, what="start-up line")
+    wait_until(lambda: "Sending due task dispatch-invitations" in beat.output(), service=beat, what="a dispatch tick")
+    assert list((checkout / "data").glob("celerybeat-schedule*")), beat.output()
+    assert beat.process.poll() is None
+    assert "Traceback" not in beat.output()
+
+
+@pytest.mark.parametrize("service", ["migrate", "web", "worker", "beat"])
+def test_a_data_folder_that_cannot_be_made_stops_each_service_with_one_line(service, tmp_path):
+    # given PULSE_DATA_DIR where a file is in the way (no database or broker is needed to fail)
+    in_the_way = tmp_path / "not-a-folder"
+    in_the_way.write_text("")
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "PULSE_DATA_DIR": str(in_the_way / "data"),
+        "PORT": str(free_port()),
+    }
+
+    # when the service's command starts
+    result = subprocess.run(compose_command(service), cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+    # then it stops at once with one line naming the setting, and no traceback
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert output.splitlines()[-1] == (
+        f"pulse: configuration error: PULSE_DATA_DIR '{in_the_way / 'data'}' can't be created: Not a directory"
+    )
+    assert "Traceback" not in output
 
 
 # --- The compose file and .env.example, read statically -----------------------------------------

@@ -1,0 +1,25 @@
+"""Start-up check shared by every Pulse process: manage.py, the Celery worker and beat, gunicorn.
+
+Settings are read once, when a process starts. A bad one must stop it with one line naming the
+variable and the reason, and exit code 2, never a traceback in the middle of a worker's or
+beat's log (or, for gunicorn, a worker that fails to boot over and over).
+"""
+
+from __future__ import annotations
+
+import sys
+
+CONFIGURATION_ERROR_EXIT = 2
+
+
+def settings_or_exit() -> None:
+    """Load the Django settings now; on a bad one, say which and exit with code 2."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        from django.conf import settings
+
+        settings.INSTALLED_APPS  # noqa: B018 - load the settings now, to report bad ones plainly
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"pulse: configuration error: {exc}\n")
+        sys.exit(CONFIGURATION_ERROR_EXIT)
