@@ -31,9 +31,10 @@ RUN pip install -r requirements.txt
 COPY --from=translations /src/ ./
 
 # Static files are collected into the image and served by whitenoise. The settings refuse to
-# load without a SECRET_KEY when DEBUG is off, so this one step gets a throwaway key that is
-# used for nothing else (the real one comes from .env at run time).
+# load without a SECRET_KEY and a seal key when DEBUG is off, so this one step gets throwaway
+# keys that are used for nothing else (the real ones come from .env at run time).
 RUN DEBUG=0 PULSE_HTTPS=0 SECRET_KEY=collectstatic-only-not-a-secret \
+        PULSE_SEAL_KEY=collectstatic-only-not-a-secret-either-0123456789 \
         python manage.py collectstatic --noinput \
     && mkdir -p /app/data/beat \
     && chown -R pulse:pulse /app/data

@@ -22,6 +22,8 @@ import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from surveys import crypto as seal_keys
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -130,6 +132,46 @@ PULSE_TOKEN_KEY = (
     env_str("PULSE_TOKEN_KEY")
     or hmac.new(SECRET_KEY.encode(), b"pulse-invitation-token-key", hashlib.sha256).hexdigest()
 )
+
+# Answers are stored encrypted while a wave is open and decrypted only by the seal at close
+# (surveys/crypto.py, DESIGN.md Anonymity 1). Encrypting needs only the public half, so the web
+# tier can run with PULSE_SEAL_PUBLIC_KEY alone; the worker, which seals, needs PULSE_SEAL_KEY.
+# PULSE_SEAL_KEY_FALLBACKS keeps older keys for submissions made before a rotation.
+PULSE_SEAL_KEY = env_str("PULSE_SEAL_KEY")
+PULSE_SEAL_KEY_FALLBACKS = env_list("PULSE_SEAL_KEY_FALLBACKS", [])
+PULSE_SEAL_PUBLIC_KEY = env_str("PULSE_SEAL_PUBLIC_KEY")
+if not PULSE_SEAL_KEY and not PULSE_SEAL_PUBLIC_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "PULSE_SEAL_KEY must be set when DEBUG is off (on a web server that never seals a wave, "
+            "PULSE_SEAL_PUBLIC_KEY is enough)"
+        )
+    # Embedded default only: derived from the development secret key, like the token key.
+    PULSE_SEAL_KEY = hmac.new(SECRET_KEY.encode(), b"pulse-seal-key", hashlib.sha256).hexdigest()
+
+
+def seal_public_half(name: str, secret: str) -> str:
+    try:
+        return seal_keys.public_key_text(seal_keys.private_key_derive(secret).public_key)
+    except seal_keys.SealKeyError as exc:
+        raise ImproperlyConfigured(f"{name} {exc}") from None
+
+
+for _fallback in PULSE_SEAL_KEY_FALLBACKS:
+    seal_public_half("PULSE_SEAL_KEY_FALLBACKS", _fallback)
+_seal_public_half = seal_public_half("PULSE_SEAL_KEY", PULSE_SEAL_KEY) if PULSE_SEAL_KEY else ""
+if PULSE_SEAL_PUBLIC_KEY:
+    try:
+        seal_keys.public_key_parse(PULSE_SEAL_PUBLIC_KEY)
+    except seal_keys.SealKeyError as exc:
+        raise ImproperlyConfigured(f"PULSE_SEAL_PUBLIC_KEY {exc}") from None
+    if _seal_public_half and _seal_public_half != PULSE_SEAL_PUBLIC_KEY:
+        raise ImproperlyConfigured(
+            "PULSE_SEAL_PUBLIC_KEY is not the public half of PULSE_SEAL_KEY "
+            "(python manage.py seal_key --public prints the right one)"
+        )
+else:
+    PULSE_SEAL_PUBLIC_KEY = _seal_public_half
 
 PULSE_BASE_URL = env_url("PULSE_BASE_URL", "http://127.0.0.1:8000", ("http", "https")).rstrip("/")
 _base_host = urlsplit(PULSE_BASE_URL).hostname or "127.0.0.1"

@@ -23,3 +23,16 @@ def settings_or_exit() -> None:
     except ImproperlyConfigured as exc:
         sys.stderr.write(f"pulse: configuration error: {exc}\n")
         sys.exit(CONFIGURATION_ERROR_EXIT)
+
+
+def worker_seal_key_or_exit() -> None:
+    """A Celery worker closes waves, and closing seals them: it must hold PULSE_SEAL_KEY, or
+    every close would fail days later instead of now."""
+    from django.conf import settings
+
+    if not settings.PULSE_SEAL_KEY:
+        sys.stderr.write(
+            "pulse: configuration error: PULSE_SEAL_KEY must be set for a Celery worker (it seals the waves "
+            "it closes); PULSE_SEAL_PUBLIC_KEY alone is for the web tier\n"
+        )
+        sys.exit(CONFIGURATION_ERROR_EXIT)

@@ -17,7 +17,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
@@ -38,10 +38,13 @@ from .models import (
     SurveyQuestion,
     Team,
     Wave,
+    WaveParticipation,
+    WaveTeam,
 )
 from .question_bank import question_text
 from .roles import employee_account_sync
 from .services import team_ensure_path, team_move, team_rename
+from .waves import audience_size, audience_too_small_message
 
 admin.site.site_header = _("Pulse administration")
 admin.site.site_title = _("Pulse administration")
@@ -109,6 +112,8 @@ def team_delete_blockers(teams: list[Team]) -> list[str]:
         Invitation.objects.filter(team__in=ids).exists()
         or Response.objects.filter(team__in=ids).exists()
         or Comment.objects.filter(team__in=ids).exists()
+        or WaveTeam.objects.filter(Q(team__in=ids) | Q(parent__in=ids)).exists()
+        or WaveParticipation.objects.filter(team__in=ids).exists()
     )
     if history:
         reasons.append(str(_("Survey history: past waves refer to this team, and their results must stay intact.")))
@@ -346,8 +351,36 @@ class SurveyAdmin(admin.ModelAdmin):
 # --- Schedules and waves ---------------------------------------------------------------
 
 
+class ScheduleForm(forms.ModelForm):
+    class Meta:
+        model = Schedule
+        fields = [
+            "name",
+            "survey",
+            "teams",
+            "cadence",
+            "weekday",
+            "send_time",
+            "days_open",
+            "remind_after_days",
+            "starts_on",
+            "active",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("active", True) and "teams" in cleaned:
+            teams = list(cleaned["teams"])
+            invited = audience_size(teams=teams)
+            if invited < settings.PULSE_MIN_RESPONDENTS:
+                where = ", ".join(team.path for team in teams) if teams else str(_("the organisation"))
+                raise forms.ValidationError(audience_too_small_message(invited=invited, where=where))
+        return cleaned
+
+
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
+    form = ScheduleForm
     list_display = ["name", "survey", "cadence", "weekday", "send_time", "days_open", "audience", "active"]
     list_filter = ["cadence", "active"]
     search_fields = ["name"]
@@ -389,13 +422,23 @@ class WaveAdmin(admin.ModelAdmin):
     fields = ["closes_at", "remind_after_days", *readonly_fields]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Wave]:
-        # Counts over the whole wave only: never who responded.
+        # Counts over the whole wave only (which invites at least k people), never who
+        # responded: live from the invitations while the wave is open; after the seal, which
+        # clears the invitations' marks, from the counts it kept.
+        kept = (
+            WaveParticipation.objects.filter(wave=OuterRef("pk"))
+            .order_by()
+            .values("wave")
+            .annotate(total=Sum("responded"))
+            .values("total")
+        )
         return (
             super()
             .get_queryset(request)
             .annotate(
                 invited=Count("invitations"),
-                responded=Count("invitations", filter=Q(invitations__responded=True)),
+                responded_live=Count("invitations", filter=Q(invitations__responded=True)),
+                responded_sealed=Subquery(kept),
             )
         )
 
@@ -418,4 +461,5 @@ class WaveAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("responded / invited"))
     def participation(self, wave: Wave) -> str:
-        return f"{wave.responded}/{wave.invited}"
+        responded = (wave.responded_sealed or 0) if wave.sealed else wave.responded_live
+        return f"{responded}/{wave.invited}"

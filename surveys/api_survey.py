@@ -6,9 +6,11 @@ Both call the same services as the HTML form (surveys/intake.py).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.utils import translation
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -18,6 +20,7 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
@@ -115,6 +118,31 @@ _RETRY_AFTER = OpenApiParameter(
 )
 
 
+# A submission is a token, at most a hundred small answers and a comment of at most 2,000
+# characters: even with every character escaped (\uXXXX) that is well under this.
+SUBMISSION_MAX_BYTES = 64 * 1024
+
+
+class SubmissionJSONParser(JSONParser):
+    """JSON of a bounded size and depth: anything else is a 400 naming the problem, never a 500.
+
+    DRF's own parser reads a body of any size and lets the decoder's RecursionError (a
+    50,000-deep array) escape; this one reads at most SUBMISSION_MAX_BYTES and turns every
+    decoding failure into a ParseError.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        raw = stream.read(SUBMISSION_MAX_BYTES + 1) if stream is not None else b""
+        if len(raw) > SUBMISSION_MAX_BYTES:
+            raise ParseError(f"The body is larger than {SUBMISSION_MAX_BYTES} bytes.")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply.") from None
+        except ValueError as exc:  # bad UTF-8, bad JSON, an integer of thousands of digits
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
 class _JsonOnly(DefaultContentNegotiation):
     """Both endpoints answer in JSON only: skip parsing the client's Accept header on every
     request (the body's Content-Type is still checked: anything but JSON gets 415)."""
@@ -169,7 +197,7 @@ class InvitationApi(APIView):
 class ResponseApi(APIView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser]  # answers are a JSON object; a form body could not carry them
+    parser_classes = [SubmissionJSONParser]  # answers are a JSON object; a form body could not carry them
     renderer_classes = [JSONRenderer]
     content_negotiation_class = _JsonOnly
 
@@ -246,9 +274,11 @@ def _refused(request: Request, problem: TokenProblem) -> Response:
             response["Retry-After"] = str(retry_after)
             return response
         return _problem(status.HTTP_404_NOT_FOUND, "unknown", "This survey link is not known.")
-    if isinstance(problem, TokenUsed):
-        return _problem(status.HTTP_409_CONFLICT, "used", "This survey link has been used already.")
-    return _problem(status.HTTP_410_GONE, "expired", "This survey has closed.")
+    # The token is known: say it in the employee's language.
+    with translation.override(problem.language):
+        if isinstance(problem, TokenUsed):
+            return _problem(status.HTTP_409_CONFLICT, "used", gettext("This survey link has been used already."))
+        return _problem(status.HTTP_410_GONE, "expired", gettext("This survey has closed."))
 
 
 def _problem(status_code: int, code: str, detail: str) -> Response:

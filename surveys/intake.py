@@ -1,18 +1,19 @@
-"""Answer intake: look up a survey token and record an anonymous response, exactly once.
+"""Answer intake: look up a survey token and record an anonymous submission, exactly once.
 
 The HTML form (survey_views.py) and the API (api_survey.py) both call these services.
 
-Recording marks the invitation answered and stores the response, its answers and the comment
-atomically, starting with a conditional UPDATE of the invitation's ``responded`` flag: its
-row count decides which of several concurrent submissions with the same token wins, and its
-wave check takes FOR SHARE on the wave row, so a submission and ``wave_close`` (which locks
-the wave row FOR UPDATE before sealing) serialise: an answer either lands before the wave is
-sealed, or is refused as expired. Nothing carries a time.
+Recording marks the invitation answered and stores the submission — the answers and the
+comment as one fixed-size sealed box (surveys/crypto.py), never in plaintext — atomically,
+starting with a conditional UPDATE of the invitation's ``responded`` flag: its row count decides
+which of several concurrent submissions with the same token wins, and its wave check takes FOR
+SHARE on the wave row, so a submission and ``wave_close`` (which locks the wave row FOR UPDATE
+before sealing) serialise: an answer either lands before the wave is sealed, or is refused as
+expired. Nothing carries a time. The seal at close is the only writer of plaintext answers.
 
 Intake is benchmarked against a one-row insert, so it keeps round trips and Python work
-down: one SELECT for the invitation (plain SQL), the survey's questions from a per-process
-cache, then on PostgreSQL ONE statement for all the writing (elsewhere a short transaction:
-UPDATE, INSERT response, one INSERT of all answers, INSERT comment).
+down: on PostgreSQL a plainly valid submission is ONE statement (the token lookup, the checks
+and the writes); otherwise one SELECT for the invitation (plain SQL), the survey's questions
+from a per-process cache, then the same statement, or (SQLite) a short transaction.
 """
 
 from __future__ import annotations
@@ -32,10 +33,11 @@ from django.utils.text import format_lazy
 from django.utils.translation import get_supported_language_variant, gettext, to_language
 from django.utils.translation import gettext_lazy as _
 
-from .models import Answer, Comment, Invitation, Question, Response, Survey, SurveyQuestion, Wave
+from .crypto import COMMENT_MAX_CHARACTERS, MAX_ANSWERS, Ballot, ballot_encrypt
+from .models import Employee, Invitation, Question, Submission, Survey, SurveyQuestion, Wave
 from .tokens import token_hash, token_is_well_formed
 
-COMMENT_MAX_LENGTH = 2000
+COMMENT_MAX_LENGTH = COMMENT_MAX_CHARACTERS
 # Other processes (the admin in another gunicorn worker) can't clear this process's cache, so
 # entries also age out: an edited survey is picked up everywhere within a minute.
 QUESTIONS_CACHE_TTL = 60.0
@@ -43,7 +45,15 @@ ALL_QUESTIONS = 0  # the cache's key for the whole bank (survey ids start at 1)
 
 
 class TokenProblem(Exception):
-    """A token that can't be answered. Never carries the token itself (exceptions get logged)."""
+    """A token that can't be answered. Never carries the token itself (exceptions get logged).
+
+    ``language`` is the invited employee's, where the token is known: the page or message that
+    says so is in their language.
+    """
+
+    def __init__(self, *, language: str | None = None) -> None:
+        super().__init__(type(self).__name__)
+        self.language = language
 
 
 class TokenUnknown(TokenProblem):
@@ -87,7 +97,11 @@ def invitation_for_token(*, token: str) -> Invitation:
         invitation = Invitation.objects.select_related("wave__survey", "employee").get(token_hash=token_hash(token))
     except Invitation.DoesNotExist:
         raise TokenUnknown from None
-    _refuse_unless_answerable(responded=invitation.responded, accepting=_wave_accepts_answers(invitation.wave))
+    _refuse_unless_answerable(
+        responded=invitation.responded,
+        accepting=_wave_accepts_answers(invitation.wave),
+        locale=invitation.employee.locale,
+    )
     return invitation
 
 
@@ -99,8 +113,12 @@ def question_text_translated(question: QuestionSpec) -> str:
 
 def invitation_language(invitation: Invitation) -> str:
     """The invited employee's language if Pulse speaks it (``de_DE`` → ``de``), else the default."""
+    return locale_language(invitation.employee.locale)
+
+
+def locale_language(locale: str | None) -> str:
     try:
-        return get_supported_language_variant(to_language(invitation.employee.locale or ""))
+        return get_supported_language_variant(to_language(locale or ""))
     except LookupError:
         return settings.LANGUAGE_CODE
 
@@ -123,7 +141,7 @@ def response_record(*, token: str, answers: Mapping[str, Any], comment: str = ""
     rows = [(questions[code].id, value) for code, value in values.items()]
     if not _response_store(target=target, answers=rows, comment=comment):
         # Lost a race with another submission of this token or with the wave closing.
-        raise _token_problem_now(invitation_id=target.invitation_id)
+        raise _token_problem_now(target=target)
 
 
 def survey_questions(*, survey_id: int) -> dict[str, QuestionSpec]:
@@ -166,6 +184,7 @@ class _Target:
     team_id: int
     survey_id: int
     comment_enabled: bool
+    locale: str
 
 
 def _target_for_token(token: str) -> _Target:
@@ -174,12 +193,13 @@ def _target_for_token(token: str) -> _Target:
     if not token_is_well_formed(token):
         raise TokenUnknown
     quote = connection.ops.quote_name
-    invitation, wave, survey = (quote(model._meta.db_table) for model in (Invitation, Wave, Survey))
+    invitation, wave, survey, employee = (quote(model._meta.db_table) for model in (Invitation, Wave, Survey, Employee))
     # Only identifiers from the models go into the string; every value is a parameter.
     sql = (
         "SELECT i.id, i.responded, (w.status <> %s AND w.closes_at > %s), "  # noqa: S608
-        "i.wave_id, i.team_id, w.survey_id, s.comment_enabled "
+        "i.wave_id, i.team_id, w.survey_id, s.comment_enabled, e.locale "
         f"FROM {invitation} i JOIN {wave} w ON w.id = i.wave_id JOIN {survey} s ON s.id = w.survey_id "
+        f"JOIN {employee} e ON e.id = i.employee_id "
         "WHERE i.token_hash = %s"
     )
     params = [Wave.Status.CLOSED.value, connection.ops.adapt_datetimefield_value(timezone.now()), token_hash(token)]
@@ -188,18 +208,19 @@ def _target_for_token(token: str) -> _Target:
         row = cursor.fetchone()
     if row is None:
         raise TokenUnknown
-    pk, responded, accepting, wave_id, team_id, survey_id, comment_enabled = row
-    _refuse_unless_answerable(responded=bool(responded), accepting=bool(accepting))
+    pk, responded, accepting, wave_id, team_id, survey_id, comment_enabled, locale = row
+    _refuse_unless_answerable(responded=bool(responded), accepting=bool(accepting), locale=locale)
     # SQLite hands back the uuid as hex text, PostgreSQL as a UUID.
-    return _Target(uuid.UUID(str(pk)), wave_id, team_id, survey_id, bool(comment_enabled))
+    return _Target(uuid.UUID(str(pk)), wave_id, team_id, survey_id, bool(comment_enabled), locale)
 
 
-def _refuse_unless_answerable(*, responded: bool, accepting: bool) -> None:
-    # Answered wins over closed: someone who answered and comes back later hears the truer news.
-    if responded:
-        raise TokenUsed
+def _refuse_unless_answerable(*, responded: bool, accepting: bool, locale: str | None) -> None:
+    # Closed wins over answered: once a wave is over, every link of it says so, used or not,
+    # so a link (in someone's mail, say) never tells whether its owner answered.
     if not accepting:
-        raise TokenExpired
+        raise TokenExpired(language=locale_language(locale))
+    if responded:
+        raise TokenUsed(language=locale_language(locale))
 
 
 def _wave_accepts_answers(wave: Wave) -> bool:
@@ -228,12 +249,15 @@ def _answers_validated(
         errors["answers"] = _("must be an object mapping question codes to integers")
     elif not answers:
         errors["answers"] = _("answer at least one question")
+    elif len(answers) > MAX_ANSWERS:
+        errors["answers"] = format_lazy(_("at most {limit} answers"), limit=MAX_ANSWERS)
     else:
         answer_errors = {}
         for code, value in answers.items():
             question = questions.get(code)
             if question is None:
-                answer_errors[code] = _("unknown question")
+                # Named as sent, but always printable: a lone surrogate can't go into the reply.
+                answer_errors[text_printable(code)] = _("unknown question")
             # bool is an int in Python, but `true` is not an answer on any scale.
             elif isinstance(value, bool) or not isinstance(value, int) or not question.min <= value <= question.max:
                 answer_errors[code] = format_lazy(
@@ -245,6 +269,8 @@ def _answers_validated(
             errors["answers"] = answer_errors
     if not isinstance(comment, str):
         errors["comment"] = _("must be text")
+    elif (problem := text_problem(comment)) is not None:
+        errors["comment"] = problem
     else:
         comment = comment.strip()  # whitespace alone is no comment
         if comment and not comment_enabled:
@@ -256,28 +282,45 @@ def _answers_validated(
     return values, comment
 
 
+def text_problem(text: str) -> Any:
+    """Why ``text`` can't be stored as it is (PostgreSQL refuses NUL; UTF-8 has no lone
+    surrogates, which JSON's ``\\ud800`` can produce), or None."""
+    if "\x00" in text:
+        return _("must not contain the NUL character (U+0000)")
+    if not _is_unicode(text):
+        return _("must be valid Unicode text (it contains a lone surrogate)")
+    return None
+
+
+def text_printable(text: Any) -> str:
+    """``text`` as something any reply can carry: lone surrogates written as ``\\udXXX`` escapes."""
+    text = str(text)
+    return text if _is_unicode(text) else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _response_store(*, target: _Target, answers: list[tuple[int, int]], comment: str) -> bool:
-    """Mark the invitation answered and store the response, atomically; False if we lost.
+    """Mark the invitation answered and store the sealed submission, atomically; False if we lost.
 
     We lose if the invitation was answered meanwhile (by a concurrent submission of the same
     token) or its wave has closed. Then nothing is written.
     """
+    key, box = ballot_encrypt(Ballot(answers=tuple(answers), comment=comment))
     if connection.vendor == "postgresql":
-        return _response_store_in_one_statement(target=target, answers=answers, comment=comment)
+        return _submission_store_in_one_statement(target=target, question_ids=[q for q, _ in answers], key=key, box=box)
     with transaction.atomic():
         if not _invitation_consume(target=target):
             return False
-        # No employee, invitation or time here: the wave and the team at launch are all a
-        # response carries (DESIGN.md, Anonymity 1).
-        response = Response.objects.create(wave_id=target.wave_id, team_id=target.team_id)
-        Answer.objects.bulk_create(
-            Answer(id=uuid.uuid4(), response=response, question_id=question_id, value=value)
-            for question_id, value in answers
-        )
-        if comment:
-            # Deliberately not tied to the response: a comment's wording must never be
-            # joinable to its author's scores.
-            Comment.objects.create(wave_id=target.wave_id, team_id=target.team_id, text=comment)
+        # No employee, invitation or time here, and nothing readable: the wave, the team at
+        # launch (where the seal starts attributing) and the sealed box (DESIGN.md, Anonymity 1).
+        Submission.objects.create(wave_id=target.wave_id, team_id=target.team_id, key=key, box=box)
     return True
 
 
@@ -300,38 +343,41 @@ def _record_in_one_round_trip(*, token: str, answers: Mapping[str, Any], comment
         values, comment = _answers_validated(answers=answers, comment=comment, questions=bank, comment_enabled=True)
     except AnswersInvalid:
         return False
-    rows = [(bank[code].id, value) for code, value in values.items()]
-    return _response_store_in_one_statement(target=None, token=token, answers=rows, comment=comment)
+    rows = tuple((bank[code].id, value) for code, value in values.items())
+    key, box = ballot_encrypt(Ballot(answers=rows, comment=comment))
+    return _submission_store_in_one_statement(
+        target=None, token=token, question_ids=[q for q, _ in rows], has_comment=bool(comment), key=key, box=box
+    )
 
 
-def _response_store_in_one_statement(
-    *, target: _Target | None, answers: list[tuple[int, int]], comment: str, token: str = ""
+def _submission_store_in_one_statement(
+    *,
+    target: _Target | None,
+    question_ids: list[int],
+    key: str,
+    box: bytes,
+    token: str = "",
+    has_comment: bool = False,
 ) -> bool:
     """PostgreSQL: the same as the transaction in _response_store, as ONE statement.
 
     The hot path of intake, benchmarked against a one-row insert: a single statement is its
-    own transaction, so this costs one round trip where BEGIN, UPDATE, two INSERTs and COMMIT
-    cost five. The UPDATE of ``consumed`` decides who won exactly as in _invitation_consume
-    (the row lock serialises concurrent submissions; FOR SHARE on the wave row serialises
-    with wave_close); the INSERTs read from it, so they insert nothing when it matched no
-    row. Django's foreign keys are deferred to commit, so order within the statement is moot.
-
-    The answers travel as two arrays and their ids are drawn by the database
-    (``gen_random_uuid()``, a version 4 UUID like ``uuid.uuid4()``): the statement's text and
-    its handful of parameters are then the same for every submission, so the driver reuses
-    its parsed form of the query instead of parsing and adapting three values per answer.
+    own transaction, so this costs one round trip where BEGIN, UPDATE, INSERT and COMMIT cost
+    four. The UPDATE of ``consumed`` decides who won exactly as in _invitation_consume (the row
+    lock serialises concurrent submissions; FOR SHARE on the wave row serialises with
+    wave_close); the INSERT reads from it, so it inserts nothing when it matched no row.
+    The submission's id is drawn by the database (``gen_random_uuid()``, a version 4 UUID).
 
     Without a ``target`` (the one-round-trip attempt) the invitation is found by ``token``,
     and the statement also checks that every answered question belongs to the wave's survey
-    (among its active questions) and that a comment has a comment box to go in.
+    (among its active questions) and that a comment has a comment box to go in: the box is
+    opaque here, so the checks take the question ids (and whether there is a comment) as
+    parameters of this statement, which nothing stores.
     """
     quote = connection.ops.quote_name
-    invitation, wave, response, answer, comment_table, survey, item, question = (
-        quote(model._meta.db_table)
-        for model in (Invitation, Wave, Response, Answer, Comment, Survey, SurveyQuestion, Question)
+    invitation, wave, submission, survey, item, question = (
+        quote(model._meta.db_table) for model in (Invitation, Wave, Submission, Survey, SurveyQuestion, Question)
     )
-    response_id = uuid.uuid4()
-    question_ids = [question_id for question_id, _ in answers]
     now = timezone.now()
     if target is not None:
         which = "id = %s"
@@ -350,32 +396,20 @@ def _response_store_in_one_statement(
             f"WHERE item.survey_id = {wave}.survey_id AND q.active))"
             f" AND (%s OR EXISTS (SELECT 1 FROM {survey} WHERE id = {wave}.survey_id AND comment_enabled))"
         )
-        params += [question_ids, not comment]
-    params.append(response_id)
-    comment_insert = ""
-    if comment:
-        comment_insert = (
-            f", comment AS (INSERT INTO {comment_table} (id, wave_id, team_id, text) "  # noqa: S608
-            "SELECT %s, wave_id, team_id, %s FROM consumed)"
-        )
-        params += [uuid.uuid4(), comment]
-    params += [response_id, question_ids, [value for _, value in answers]]
+        params += [question_ids, not has_comment]
+    params += [key, box]
     # Only identifiers from the models go into the string; every value is a parameter.
     sql = (
         f"WITH consumed AS (UPDATE {invitation} SET responded = true "  # noqa: S608
         f"WHERE {which} AND NOT responded AND EXISTS (SELECT 1 FROM {wave} "
         f"WHERE {wave_is_its_own} AND status <> %s AND closes_at > %s{survey_checks} FOR SHARE) "
-        "RETURNING wave_id, team_id), "
-        f"response AS (INSERT INTO {response} (id, wave_id, team_id) SELECT %s, wave_id, team_id FROM consumed)"
-        f"{comment_insert} "
-        f"INSERT INTO {answer} (id, response_id, question_id, value) "
-        "SELECT gen_random_uuid(), %s, answer.question_id, answer.value FROM consumed, "
-        "unnest(%s::bigint[], %s::smallint[]) AS answer (question_id, value)"
+        "RETURNING wave_id, team_id) "
+        f"INSERT INTO {submission} (id, wave_id, team_id, key, box) "
+        "SELECT gen_random_uuid(), wave_id, team_id, %s, %s FROM consumed"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        # At least one answer is required, so the answers inserted say whether we won.
-        return cursor.rowcount > 0
+        return cursor.rowcount == 1
 
 
 def _invitation_consume(*, target: _Target) -> bool:
@@ -409,12 +443,22 @@ def _invitation_consume(*, target: _Target) -> bool:
         return cursor.rowcount == 1
 
 
-def _token_problem_now(*, invitation_id: Any) -> TokenProblem:
+def _token_problem_now(*, target: _Target) -> TokenProblem:
     """Why a consume just failed: answered meanwhile (409) or the wave closed (410)."""
-    responded = Invitation.objects.filter(pk=invitation_id).values_list("responded", flat=True).first()
-    if responded is None:
+    row = (
+        Invitation.objects.filter(pk=target.invitation_id)
+        .values_list("responded", "wave__status", "wave__closes_at")
+        .first()
+    )
+    if row is None:
         return TokenUnknown()
-    return TokenUsed() if responded else TokenExpired()
+    responded, status, closes_at = row
+    accepting = status != Wave.Status.CLOSED and timezone.now() < closes_at
+    try:
+        _refuse_unless_answerable(responded=responded, accepting=accepting, locale=target.locale)
+    except TokenProblem as problem:
+        return problem
+    return TokenExpired(language=locale_language(target.locale))  # not reached: the consume lost for a reason
 
 
 # survey id -> (monotonic time cached, questions by code). Plain dict operations are atomic

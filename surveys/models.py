@@ -1,9 +1,11 @@
 """The write side's data: the organisation, the question bank, schedules, waves,
-invitations (the outbox) and the anonymous responses.
+invitations (the outbox), submissions (ciphertext, while a wave is open) and the anonymous
+responses the seal writes at close.
 
 Responses, answers and comments are unlinkable by construction (DESIGN.md, Anonymity 1):
-they carry random uuid4 keys, no employee, no invitation, no timestamp; comments are not even
-tied to a response, so a comment's wording can never be joined to its author's scores.
+only the seal writes them, once, in random order, with random uuid4 keys, no employee, no
+invitation, no timestamp; comments are not even tied to a response, so a comment's wording can
+never be joined to its author's scores.
 """
 
 from __future__ import annotations
@@ -282,10 +284,64 @@ class Invitation(models.Model):
         return f"wave {self.wave_id} → {self.employee_id}"
 
 
+class Submission(models.Model):
+    """One person's answers while their wave is open: ciphertext only (surveys/crypto.py).
+
+    Written by intake in the transaction that marks the invitation answered; opened, turned
+    into responses and deleted by the seal at close. The box is sealed to the seal key's public
+    half and always the same size; the team is the respondent's team at launch (as on the
+    invitation), where the seal starts attributing the response.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="submissions")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    key = models.CharField(max_length=16)  # id of the seal key the box is sealed to
+    box = models.BinaryField()
+
+
+class WaveTeam(models.Model):
+    """The team tree as it was when the wave was sealed: later moves and renames change no past wave."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="frozen_teams")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    parent = models.ForeignKey(Team, null=True, on_delete=models.PROTECT, related_name="+")
+    path = models.CharField(max_length=1000)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["wave", "team"], name="wave_team_once")]
+
+
+class WaveParticipation(models.Model):
+    """Invited and responded per group the seal attributed responses to (``team`` None: the
+    wave as a whole). Kept instead of the invitations' ``responded`` marks, which the seal clears."""
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="participation")
+    team = models.ForeignKey(Team, null=True, on_delete=models.PROTECT, related_name="+")
+    invited = models.PositiveIntegerField()
+    responded = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wave", "team"], condition=Q(team__isnull=False), name="wave_participation_once_per_group"
+            ),
+            models.UniqueConstraint(
+                fields=["wave"], condition=Q(team__isnull=True), name="wave_participation_once_for_the_wave"
+            ),
+        ]
+
+
 class Response(models.Model):
+    """A sealed response: written once, by the seal, in random order with a fresh id.
+
+    ``team`` is the group the seal attributed it to: the respondent's own team, an ancestor
+    when that team had fewer than k responses, or none (the wave as a whole).
+    """
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="responses")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         verbose_name = _("response")
@@ -296,11 +352,8 @@ class Answer(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of its own: the unique (response, question) index below starts with it.
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers", db_index=False)
-    # Intake writes ~15 answers per submission, all naming the same few questions. A database
-    # foreign key would check each one at commit with a FOR KEY SHARE lock on the question row,
-    # which every concurrent submission shares (PostgreSQL turns that into MultiXacts): about a
-    # third of intake's database time. Intake only stores ids of the wave's own survey questions,
-    # and PROTECT still refuses, in Django, to delete a question that has answers.
+    # Written only by the seal, from ids of the wave's own survey questions that still exist;
+    # PROTECT still refuses, in Django, to delete a question that has answers.
     question = models.ForeignKey(
         Question, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
     )
@@ -311,7 +364,9 @@ class Answer(models.Model):
 
 
 class Comment(models.Model):
+    """A sealed comment, in the same group as the response it came with but not tied to it."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="comments")
-    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     text = models.TextField()

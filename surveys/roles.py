@@ -26,6 +26,7 @@ from .models import (
     Question,
     Response,
     Schedule,
+    Submission,
     Survey,
     SurveyQuestion,
     Team,
@@ -36,7 +37,7 @@ HR_GROUP_NAME = "HR"
 PERMISSION_ACTIONS = ("view", "add", "change", "delete")
 HR_MODELS: tuple[type[models.Model], ...] = (Team, Employee, Question, Survey, SurveyQuestion, Schedule, Wave)
 # The anonymous side and the outbox that knows who was invited: no human administers them.
-HR_FORBIDDEN_MODELS: tuple[type[models.Model], ...] = (Invitation, Response, Answer, Comment)
+HR_FORBIDDEN_MODELS: tuple[type[models.Model], ...] = (Invitation, Submission, Response, Answer, Comment)
 ROLES_WITH_ACCOUNT = frozenset({Employee.Role.MANAGER, Employee.Role.HR})
 
 

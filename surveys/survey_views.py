@@ -16,6 +16,7 @@ is SameSite=Lax, so a cross-site POST doesn't carry the survey token at all.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Callable
 from functools import wraps
@@ -48,9 +49,9 @@ from .intake import (
 )
 from .models import Invitation, Question
 from .ratelimit import token_failure_record
-from .tokens import token_is_well_formed
 
 COOKIE_NAME = "pulse_survey"
+_DIGITS = re.compile(r"-?[0-9]{1,3}")
 COOKIE_PATH = "/s/"
 ANSWER_PREFIX = "answer-"
 FORM_KEY_FIELD = "form_key"
@@ -84,10 +85,16 @@ def survey_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 @require_safe
 @survey_page
 def survey_link(request: HttpRequest, token: str) -> HttpResponse:
-    """The e-mailed link: park the token in a cookie and go to the clean URL."""
-    if not token_is_well_formed(token):
-        # No token of ours looks like this; answer (and count) as an unknown link right here.
-        return _refused_page(request, TokenUnknown())
+    """The e-mailed link: park the token in a cookie and go to the clean URL.
+
+    Only a link that can still be answered gets the cookie: an unknown one is answered (and
+    counted) as such, a used or closed one is told so right here, and whatever cookie the
+    browser already holds (another survey's link, say) is left alone.
+    """
+    try:
+        invitation_for_token(token=token)
+    except TokenProblem as problem:
+        return _refused_page(request, problem, forget=False)
     response = redirect("survey-form")
     response.set_cookie(
         COOKIE_NAME,
@@ -146,9 +153,16 @@ def _survey_submit(request: HttpRequest, token: str, invitation: Invitation) -> 
     except TokenProblem as problem:  # answered or closed in the meantime
         return _refused_page(request, problem)
     except AnswersInvalid as invalid:
-        return _form_page(
-            request, invitation, token=token, chosen=answers, comment=comment, errors=invalid.errors, status=400
-        )
+        errors = dict(invalid.errors)
+        if "\x00" in comment:
+            # Pasted text can carry a NUL, which can't be stored. Give the comment back without
+            # it, with the rest of the answers as they were chosen, and say what happened.
+            comment = comment.replace("\x00", "")
+            errors["comment"] = _(
+                "Your comment contained an invisible character (U+0000) that can't be saved. "
+                "It has been removed: please check your comment and send the form again."
+            )
+        return _form_page(request, invitation, token=token, chosen=answers, comment=comment, errors=errors, status=400)
     response = redirect(f"{reverse('survey-thanks')}?{urlencode({'lang': invitation_language(invitation)})}")
     _forget_token(response)
     return response
@@ -160,10 +174,8 @@ def _submitted(post: QueryDict) -> tuple[dict[str, Any], str]:
     for key, raw in post.items():
         if not key.startswith(ANSWER_PREFIX) or raw == "":
             continue
-        try:
-            answers[key.removeprefix(ANSWER_PREFIX)] = int(raw)
-        except ValueError:
-            answers[key.removeprefix(ANSWER_PREFIX)] = raw
+        # The form's radio buttons send plain ASCII digits; int() would also take " 3", "+3" or "٣".
+        answers[key.removeprefix(ANSWER_PREFIX)] = int(raw) if _DIGITS.fullmatch(raw) else raw
     return answers, post.get("comment", "")
 
 
@@ -238,6 +250,10 @@ def _error_summary(errors: dict[str, Any], questions: list[dict[str, Any]]) -> l
     general = errors.get("answers")
     if general is not None and not isinstance(general, dict):
         summary.append({"target": first, "question": "", "message": general})
+    elif isinstance(general, dict) and set(general) - {question["code"] for question in questions}:
+        # Only an altered form can answer a question this survey doesn't have.
+        message = _("The form sent answers to questions this survey doesn't have. Please check and send it again.")
+        summary.append({"target": first, "question": "", "message": message})
     for question in questions:
         if question["error"]:
             target = question["points"][0]["id"]
@@ -254,7 +270,20 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
-def _refused_page(request: HttpRequest, problem: TokenProblem) -> HttpResponse:
+def _refused_page(request: HttpRequest, problem: TokenProblem, *, forget: bool = True) -> HttpResponse:
+    if problem.language is not None:
+        # The token is known: the page is in its employee's language, whatever the browser says.
+        with translation.override(problem.language):
+            response = _refused_page_in_language(request, problem)
+        response.headers["Content-Language"] = problem.language
+    else:
+        response = _refused_page_in_language(request, problem)
+    if forget:
+        _forget_token(response)  # it will never work again
+    return response
+
+
+def _refused_page_in_language(request: HttpRequest, problem: TokenProblem) -> HttpResponse:
     if isinstance(problem, TokenUnknown):
         # Only a failed look-up consults (and feeds) the throttle; valid links never do.
         retry_after = token_failure_record(request=request)
@@ -267,7 +296,6 @@ def _refused_page(request: HttpRequest, problem: TokenProblem) -> HttpResponse:
         response = _problem_page(request, "used", status=409)
     else:
         response = _problem_page(request, "expired", status=410)
-    _forget_token(response)  # it will never work again
     return response
 
 

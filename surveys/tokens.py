@@ -18,7 +18,7 @@ import uuid
 from django.conf import settings
 
 TOKEN_LENGTH = 43
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 def token_for(invitation_id: uuid.UUID) -> str:
@@ -31,7 +31,8 @@ def token_hash(token: str) -> str:
 
 
 def token_is_well_formed(token: str) -> bool:
-    return bool(_TOKEN_RE.match(token or ""))
+    # fullmatch: `$` would also match before a trailing newline
+    return bool(_TOKEN_RE.fullmatch(token or ""))
 
 
 def survey_link(token: str) -> str:

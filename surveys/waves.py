@@ -9,7 +9,6 @@ people who gave them (DESIGN.md, Anonymity 1).
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
@@ -20,10 +19,12 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from . import tokens
-from .models import Answer, Comment, Employee, Invitation, Response, Schedule, Survey, Team, Wave
+from .models import Employee, Invitation, Schedule, Submission, Survey, Team, Wave
 from .scheduling import local_send_at, schedule_occurrences
+from .seal import wave_seal
 from .selectors import teams_subtree_q
 from .tasks import invitations_dispatch_task
 
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 BULK_BATCH = 2000
 ANALYSIS_TASK = "analytics.wave_closed"  # defined by analytics; enqueued by name, never imported
-UNSENT = (Invitation.SendStatus.PENDING, Invitation.SendStatus.SENDING)
 
 
 class WaveLaunchError(Exception):
@@ -62,7 +62,8 @@ def wave_launch(
     until ``close_wave``). The anonymity thresholds in force now are frozen on the wave.
     A wave made from a schedule whose first send is still ahead is SCHEDULED (opened by
     ``waves_open_due`` or by its first dispatch); any other wave is OPEN at once.
-    Raises ``WaveLaunchError`` (and writes nothing) when nobody is to be invited.
+    Raises ``WaveLaunchError`` (and writes nothing) when fewer than PULSE_MIN_RESPONDENTS people
+    are to be invited: a smaller audience could never be reported without exposing someone.
     """
     now = now or timezone.now()
     opens_on = opens_on or now.date()
@@ -72,9 +73,11 @@ def wave_launch(
         raise WaveLaunchError(f"Reminders go at least one day after the invitation (got {remind_after_days}).")
     teams = list(teams or [])
     audience = _audience(teams=teams, today=now.date())
+    where = ", ".join(team.path for team in teams) if teams else gettext("the organisation")
     if not audience:
-        where = ", ".join(team.path for team in teams) if teams else "the organisation"
         raise WaveLaunchError(f"No active employees to invite in {where}.")
+    if len(audience) < settings.PULSE_MIN_RESPONDENTS:
+        raise WaveLaunchError(audience_too_small_message(invited=len(audience), where=where))
     send_at_by_zone = _send_times(zones={zone for _, _, zone in audience}, day=opens_on, at=send_time)
     if send_now:
         send_at_by_zone = dict.fromkeys(send_at_by_zone, now)
@@ -104,6 +107,21 @@ def wave_launch(
         if send_now:
             transaction.on_commit(invitations_dispatch_task.delay)
     return wave
+
+
+def audience_too_small_message(*, invited: int, where: str) -> str:
+    return ngettext(
+        "A wave must invite at least %(k)d people (PULSE_MIN_RESPONDENTS, the anonymity threshold), "
+        "or its answers could be told apart; %(where)s has %(count)d active employee.",
+        "A wave must invite at least %(k)d people (PULSE_MIN_RESPONDENTS, the anonymity threshold), "
+        "or its answers could be told apart; %(where)s has %(count)d active employees.",
+        invited,
+    ) % {"k": settings.PULSE_MIN_RESPONDENTS, "where": where, "count": invited}
+
+
+def audience_size(*, teams: list[Team], today: date | None = None) -> int:
+    """How many people a wave for ``teams`` (all teams if none) would invite today."""
+    return len(_audience(teams=teams, today=today or timezone.now().date()))
 
 
 def _audience(*, teams: list[Team], today: date) -> list[tuple[int, int, str]]:
@@ -219,19 +237,16 @@ def waves_open_due(*, now: datetime | None = None) -> int:
 
 
 def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
-    """Close a wave, skip what was not sent, seal its answers and ask for its analysis.
+    """Close a wave, seal its answers (surveys/seal.py) and ask for its analysis.
 
     Idempotent: closing a closed wave changes nothing and returns it. The wave row is locked
     first, so a close serialises with submissions (the intake checks the wave's status inside
-    its own transaction): an answer is either in before the seal or refused.
+    its own statement, FOR SHARE): an answer is either in before the seal or refused.
 
-    Sealing rewrites every response, answer and comment of the wave in a random order with
-    fresh uuid4 ids, in this transaction, so that ids, physical order (``ctid``) and
-    transaction ids (``xmin``) no longer follow the order people answered in. On PostgreSQL a
-    ``VACUUM`` after the commit removes the old row versions from the tables. Copies outside
-    the tables are the operator's concern: the write-ahead log (and WAL archives or replicas
-    fed from it) and backups taken while the wave was open keep the pre-seal order until they
-    are recycled, and freed space in data pages is reused, not wiped.
+    Everything happens in one transaction: the seal writes the responses in plaintext for the
+    first time, deletes the submissions and rewrites every invitation of the wave, so that no
+    plaintext answer shares a transaction id with fewer invitations than the whole wave. Raises
+    ``SealKeyError`` (and changes nothing) in a process without ``PULSE_SEAL_KEY``.
     """
     now = now or timezone.now()
     with transaction.atomic():
@@ -239,76 +254,33 @@ def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
         if wave.status == Wave.Status.CLOSED:
             return wave
         wave.status, wave.closed_at = Wave.Status.CLOSED, now
-        invitations = Invitation.objects.filter(wave=wave)
-        # A batch sending right now keeps its claim on the rows, so the message it has under way
-        # is still recorded as sent; its next lease renewal finds the rest skipped.
-        invitations.filter(status__in=UNSENT).update(status=Invitation.SendStatus.SKIPPED, lease_until=None)
-        invitations.filter(reminder_status__in=UNSENT).update(
-            reminder_status=Invitation.SendStatus.SKIPPED, lease_until=None
-        )
-        # Rewrite the answered invitations too: their row versions were written by the
-        # submissions, so their xmin would otherwise keep the order in which people answered.
-        invitations.filter(responded=True).update(responded=True)
-        _wave_seal(wave=wave)
+        result = wave_seal(wave=wave)
         wave.sealed = True
         wave.save(update_fields=["status", "closed_at", "sealed"])
+        logger.info("wave %s sealed: %d responses, %d comments", wave.pk, result.responses, result.comments)
         # robust: a failed VACUUM is logged and must not keep the analysis from being enqueued.
-        transaction.on_commit(_answer_tables_vacuum, robust=True)
+        transaction.on_commit(_sealed_tables_vacuum, robust=True)
         wave_id = wave.pk
         transaction.on_commit(lambda: current_app.signature(ANALYSIS_TASK, args=(wave_id,)).delay())
     return wave
 
 
-def _wave_seal(*, wave: Wave) -> None:
-    """Delete the wave's responses, answers and comments and re-insert them shuffled, new ids."""
-    shuffle = secrets.SystemRandom().shuffle
-    responses = list(Response.objects.filter(wave=wave).values_list("pk", "team_id"))
-    answers_by_response: dict[uuid.UUID, list[tuple[int, int]]] = {pk: [] for pk, _ in responses}
-    for response_id, question_id, value in Answer.objects.filter(response__wave=wave).values_list(
-        "response_id", "question_id", "value"
-    ):
-        answers_by_response[response_id].append((question_id, value))
-    comments = list(Comment.objects.filter(wave=wave).values_list("team_id", "text"))
+def _sealed_tables_vacuum() -> None:
+    """Remove the old row versions of submissions and invitations from the heap (PostgreSQL
+    only), after the commit.
 
-    Answer.objects.filter(response__wave=wave).delete()
-    Response.objects.filter(wave=wave).delete()
-    Comment.objects.filter(wave=wave).delete()
-
-    shuffle(responses)
-    shuffle(comments)
-    new_responses, new_answers = [], []
-    for old_id, team_id in responses:
-        response = Response(id=uuid.uuid4(), wave_id=wave.pk, team_id=team_id)
-        new_responses.append(response)
-        answers = answers_by_response[old_id]
-        shuffle(answers)
-        new_answers.extend(Answer(id=uuid.uuid4(), response_id=response.id, question_id=q, value=v) for q, v in answers)
-    Response.objects.bulk_create(new_responses, batch_size=BULK_BATCH)
-    Answer.objects.bulk_create(new_answers, batch_size=BULK_BATCH)
-    Comment.objects.bulk_create(
-        (Comment(id=uuid.uuid4(), wave_id=wave.pk, team_id=team_id, text=text) for team_id, text in comments),
-        batch_size=BULK_BATCH,
-    )
-
-
-def _answer_tables_vacuum() -> None:
-    """Remove the pre-seal row versions from the heap (PostgreSQL only), after the commit.
-
-    Deleted rows stay in the table files as dead tuples, with their old ids, ``xmin`` and
-    physical order, readable with page-inspection tools until autovacuum gets to them, which
-    may be hours away. VACUUM cannot run inside a transaction block, hence after the commit;
-    when a caller still holds an outer transaction (tests, a larger unit of work) it is left
-    to autovacuum. ``INDEX_CLEANUP`` forces the indexes' old entries out too (PostgreSQL
-    otherwise skips index cleanup when few pages have dead tuples).
+    They hold ciphertext and participation marks, never a plaintext answer, so this is hygiene,
+    not what anonymity rests on: an open snapshot elsewhere (a ``pg_dump``, a replica with
+    ``hot_standby_feedback``) keeps VACUUM from removing them, and that is fine. VACUUM cannot
+    run inside a transaction block, hence after the commit; when a caller still holds an outer
+    transaction (tests, a larger unit of work) it is left to autovacuum.
     """
     if connection.vendor != "postgresql":
         return
     if connection.in_atomic_block:
         logger.info("seal: inside an outer transaction; leaving the old row versions to autovacuum")
         return
-    tables = ", ".join(
-        connection.ops.quote_name(model._meta.db_table) for model in (Response, Answer, Comment, Invitation)
-    )
+    tables = ", ".join(connection.ops.quote_name(model._meta.db_table) for model in (Submission, Invitation))
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM (INDEX_CLEANUP ON) {tables}")
 

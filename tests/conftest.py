@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgis"))
@@ -17,6 +19,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "services" in item.keywords and not WITH_SERVICES:
             item.add_marker(skip_services)
+
+
+@pytest.fixture(autouse=True)
+def cache_of_its_own(monkeypatch):
+    """Each test starts with nothing in the cache: the throttle's counters of failed token
+    look-ups from the test client's address must not spill from one test into the next. A key
+    prefix of its own rather than ``cache.clear()``: with REDIS_URL the cache shares its Redis
+    database with the Celery broker, whose queues a clear would wipe."""
+    cache = caches["default"]
+    monkeypatch.setattr(cache, "key_prefix", f"{cache.key_prefix}test-{uuid.uuid4().hex}")
 
 
 @pytest.fixture

@@ -14,7 +14,11 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from surveys import crypto as seal_keys
+
 REPO = Path(__file__).resolve().parent.parent
+# A web server needs only the public half of the seal key (it encrypts, never decrypts).
+WEB_TIER_SEAL_KEY = seal_keys.public_key_text(seal_keys.private_key_derive("x" * 40).public_key)
 
 # A fresh process, so that settings read at start-up (the database, PULSE_HTTPS) are the ones
 # the test gives, without touching this process's connections. Prints what a client would see.
@@ -96,6 +100,7 @@ def test_healthz_names_the_database_when_it_is_down(tmp_path, closed_port):
         DATABASE_URL=f"postgres://pulse:secret@127.0.0.1:{closed_port}/pulse",
         DEBUG="0",
         SECRET_KEY="a-test-key-that-is-long-enough-for-nobody-to-care-about-it",
+        PULSE_SEAL_PUBLIC_KEY=WEB_TIER_SEAL_KEY,
         PULSE_HTTPS="0",
     )["/healthz"]
 
@@ -106,7 +111,11 @@ def test_healthz_names_the_database_when_it_is_down(tmp_path, closed_port):
 
 def test_healthz_is_served_over_plain_http_when_https_is_on(tmp_path):
     # given the production default: DEBUG off, so PULSE_HTTPS on
-    variables = {"DEBUG": "0", "SECRET_KEY": "a-test-key-that-is-long-enough-for-nobody-to-care-about-it"}
+    variables = {
+        "DEBUG": "0",
+        "SECRET_KEY": "a-test-key-that-is-long-enough-for-nobody-to-care-about-it",
+        "PULSE_SEAL_PUBLIC_KEY": WEB_TIER_SEAL_KEY,
+    }
 
     # when a probe inside the deployment asks over plain HTTP
     answers = get_in_fresh_process(tmp_path, ["/healthz", "/healthz/", "/login/"], **variables)

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from surveys import crypto
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Loads the settings (and nothing else: no apps, no database) and prints the named ones.
@@ -24,6 +26,8 @@ print(json.dumps({name: getattr(settings, name, None) for name in sys.argv[1:]},
 """
 
 SECRET = secrets.token_urlsafe(50)
+SEAL_KEY = secrets.token_urlsafe(48)
+SEAL_PUBLIC_KEY = crypto.public_key_text(crypto.private_key_derive(SEAL_KEY).public_key)
 
 
 def _environment(tmp_path: Path, variables: dict[str, str]) -> dict[str, str]:
@@ -80,6 +84,41 @@ def load_settings(tmp_path: Path, names: list[str], **variables: str) -> dict[st
             id="debug-not-a-boolean",
         ),
         pytest.param({"DEBUG": "0"}, "SECRET_KEY must be set when DEBUG is off", id="no-secret-key-without-debug"),
+        pytest.param(
+            {"DEBUG": "0", "SECRET_KEY": SECRET},
+            "PULSE_SEAL_KEY must be set when DEBUG is off (on a web server that never seals a wave, "
+            "PULSE_SEAL_PUBLIC_KEY is enough)",
+            id="no-seal-key-without-debug",
+        ),
+        pytest.param(
+            {"PULSE_SEAL_KEY": "too-short"},
+            "PULSE_SEAL_KEY must be at least 32 characters long (got 9)",
+            id="seal-key-too-short",
+        ),
+        pytest.param(
+            {"PULSE_SEAL_KEY": SEAL_KEY, "PULSE_SEAL_KEY_FALLBACKS": "short"},
+            "PULSE_SEAL_KEY_FALLBACKS must be at least 32 characters long (got 5)",
+            id="seal-key-fallback-too-short",
+        ),
+        pytest.param(
+            {"PULSE_SEAL_PUBLIC_KEY": "not base64!"},
+            "PULSE_SEAL_PUBLIC_KEY is not URL-safe base64",
+            id="seal-public-key-not-base64",
+        ),
+        pytest.param(
+            {"PULSE_SEAL_PUBLIC_KEY": "AAAA"},
+            "PULSE_SEAL_PUBLIC_KEY must be 32 bytes in base64 (got 3)",
+            id="seal-public-key-wrong-length",
+        ),
+        pytest.param(
+            {
+                "PULSE_SEAL_KEY": SEAL_KEY,
+                "PULSE_SEAL_PUBLIC_KEY": crypto.public_key_text(crypto.PrivateKey.generate().public_key),
+            },
+            "PULSE_SEAL_PUBLIC_KEY is not the public half of PULSE_SEAL_KEY "
+            "(python manage.py seal_key --public prints the right one)",
+            id="seal-public-key-of-another-key",
+        ),
         pytest.param(
             {"DATABASE_URL": "ftp://x"},
             "DATABASE_URL must be a URL starting with postgres:// or postgresql:// or pgsql:// or postgis:// or "
@@ -281,7 +320,7 @@ HTTPS_NAMES = [
 
 
 def test_https_is_on_by_default_when_debug_is_off(tmp_path):
-    loaded = load_settings(tmp_path, HTTPS_NAMES, DEBUG="0", SECRET_KEY=SECRET)
+    loaded = load_settings(tmp_path, HTTPS_NAMES, DEBUG="0", SECRET_KEY=SECRET, PULSE_SEAL_KEY=SEAL_KEY)
 
     assert loaded == {
         "PULSE_HTTPS": True,
@@ -295,7 +334,9 @@ def test_https_is_on_by_default_when_debug_is_off(tmp_path):
 
 
 def test_https_can_be_turned_off_for_plain_http_on_loopback(tmp_path):
-    loaded = load_settings(tmp_path, HTTPS_NAMES, DEBUG="0", SECRET_KEY=SECRET, PULSE_HTTPS="0")
+    loaded = load_settings(
+        tmp_path, HTTPS_NAMES, DEBUG="0", SECRET_KEY=SECRET, PULSE_SEAL_KEY=SEAL_KEY, PULSE_HTTPS="0"
+    )
 
     # Django's own defaults: no redirect, no HSTS, cookies allowed over HTTP
     assert loaded == {
@@ -317,6 +358,7 @@ def test_a_production_configuration_passes_djangos_deployment_checks(tmp_path):
         "--deploy",
         DEBUG="False",
         SECRET_KEY=SECRET,
+        PULSE_SEAL_KEY=SEAL_KEY,
         PULSE_BASE_URL="https://pulse.example.com",
     )
 
@@ -385,3 +427,67 @@ def test_beat_cadence_can_be_tightened_to_seconds_but_not_to_zero(tmp_path):
         2,
         "pulse: configuration error: PULSE_HOUSEKEEPING_EVERY must be at least 1; got 0\n",
     )
+
+
+def test_the_seal_key_of_the_embedded_default_is_derived_from_the_secret_key(tmp_path):
+    first = load_settings(tmp_path, ["PULSE_SEAL_KEY", "PULSE_SEAL_PUBLIC_KEY", "SECRET_KEY"])
+    second = load_settings(tmp_path, ["PULSE_SEAL_KEY", "PULSE_SEAL_PUBLIC_KEY"])
+
+    # the same in every process of the checkout, never the secret key itself, with its public half
+    assert second == {name: first[name] for name in ("PULSE_SEAL_KEY", "PULSE_SEAL_PUBLIC_KEY")}
+    assert first["PULSE_SEAL_KEY"] != first["SECRET_KEY"]
+    assert first["PULSE_SEAL_PUBLIC_KEY"] == crypto.public_key_text(
+        crypto.private_key_derive(first["PULSE_SEAL_KEY"]).public_key
+    )
+
+
+def test_a_web_server_can_run_on_the_public_half_of_the_seal_key_alone(tmp_path):
+    loaded = load_settings(
+        tmp_path,
+        ["PULSE_SEAL_KEY", "PULSE_SEAL_PUBLIC_KEY"],
+        DEBUG="0",
+        SECRET_KEY=SECRET,
+        PULSE_SEAL_PUBLIC_KEY=SEAL_PUBLIC_KEY,
+    )
+
+    assert loaded == {"PULSE_SEAL_KEY": "", "PULSE_SEAL_PUBLIC_KEY": SEAL_PUBLIC_KEY}
+
+
+def test_the_seal_key_brings_its_public_half(tmp_path):
+    loaded = load_settings(tmp_path, ["PULSE_SEAL_PUBLIC_KEY"], PULSE_SEAL_KEY=SEAL_KEY)
+
+    assert loaded == {"PULSE_SEAL_PUBLIC_KEY": SEAL_PUBLIC_KEY}
+
+
+def test_a_worker_without_the_seal_key_does_not_start(tmp_path):
+    # given a web server's settings: the public half only
+    env = _environment(tmp_path, {"DEBUG": "0", "SECRET_KEY": SECRET, "PULSE_SEAL_PUBLIC_KEY": SEAL_PUBLIC_KEY})
+
+    # when a worker is started with them
+    result = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "pulse", "worker"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    # then it refuses at once, naming the setting: a worker closes (and so seals) waves
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "pulse: configuration error: PULSE_SEAL_KEY must be set for a Celery worker (it seals the waves "
+        "it closes); PULSE_SEAL_PUBLIC_KEY alone is for the web tier\n"
+    )
+
+
+def test_seal_key_command_makes_a_key_and_prints_the_public_half_of_the_one_in_use(tmp_path):
+    made = start_up(tmp_path, "seal_key")
+    assert made.returncode == 0, made.stderr
+    lines = dict(line.split("=", 1) for line in made.stdout.splitlines())
+    assert set(lines) == {"PULSE_SEAL_KEY", "PULSE_SEAL_PUBLIC_KEY"}
+    assert len(lines["PULSE_SEAL_KEY"]) >= 32
+
+    public = start_up(tmp_path, "seal_key", "--public", PULSE_SEAL_KEY=lines["PULSE_SEAL_KEY"])
+
+    assert (public.returncode, public.stdout) == (0, f"PULSE_SEAL_PUBLIC_KEY={lines['PULSE_SEAL_PUBLIC_KEY']}\n")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from surveys.models import Answer, Comment, Response
+from surveys.models import Submission
+from tests.sealed import submissions_opened
 from tests.surveys.test_intake import make_invitation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -78,12 +79,8 @@ def test_an_employee_answers_on_a_phone_with_the_keyboard_only(live_server, brow
     context.close()
     invitation.refresh_from_db()
     assert invitation.responded is True
-    response = Response.objects.get()
-    assert dict(Answer.objects.filter(response=response).values_list("question__code", "value")) == {
-        "t_workload": 4,
-        "t_enps": 8,
-    }
-    assert list(Comment.objects.values_list("text", flat=True)) == ["Typed without a mouse"]
+    (opened,) = submissions_opened()
+    assert (opened.answers, opened.comment) == ([("t_enps", 8), ("t_workload", 4)], "Typed without a mouse")
 
 
 def test_the_form_works_without_javascript(live_server, browser):
@@ -104,11 +101,8 @@ def test_the_form_works_without_javascript(live_server, browser):
     page.wait_for_url(f"{live_server.url}/s/thanks/**")
     assert page.locator("h1").inner_text() == "Thank you"
     context.close()
-    assert dict(Answer.objects.values_list("question__code", "value")) == {
-        "t_workload": 2,
-        "t_growth": 5,
-        "t_enps": 10,
-    }
+    (opened,) = submissions_opened()
+    assert opened.answers == [("t_enps", 10), ("t_growth", 5), ("t_workload", 2)]
     invitation.refresh_from_db()
     assert invitation.responded is True
 
@@ -125,4 +119,4 @@ def test_an_empty_form_comes_back_with_the_problem_named(live_server, browser):
     assert page.locator("[role=alert] li").all_inner_texts() == ["answer at least one question"]
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     context.close()
-    assert Response.objects.count() == 0
+    assert Submission.objects.count() == 0

@@ -9,7 +9,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from surveys.models import Answer, Comment, Employee, Invitation, Response, Team, Wave
+from surveys.intake import response_record
+from surveys.models import Answer, Comment, Employee, Invitation, Response, Schedule, Submission, Team, Wave
+from surveys.waves import wave_close
 from tests.factories import EmployeeFactory, InvitationFactory, TeamFactory, UserFactory, WaveFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +45,7 @@ def test_site_header():
     assert admin.site.site_header == "Pulse administration"
 
 
-@pytest.mark.parametrize("model", [Invitation, Response, Answer, Comment])
+@pytest.mark.parametrize("model", [Invitation, Submission, Response, Answer, Comment])
 def test_anonymous_data_is_not_in_the_admin(model):
     assert admin.site.is_registered(model) is False
 
@@ -354,6 +356,61 @@ def test_wave_shows_participation_as_a_count_and_keeps_thresholds(hr_client, def
     wave.refresh_from_db()
     assert (wave.min_respondents, wave.min_comment_respondents) == (5, 10)
     assert wave.closes_at.date() == date(2030, 1, 1)
+
+
+def test_a_sealed_wave_shows_the_participation_the_seal_kept(hr_client, default_survey):
+    # given a wave of six, four answered, then sealed (which clears every invitation's mark)
+    team = TeamFactory()
+    wave = WaveFactory(survey=default_survey)
+    invitations = [InvitationFactory(wave=wave, employee=EmployeeFactory(team=team)) for _ in range(6)]
+    for invitation in invitations[:4]:
+        response_record(token=invitation.token, answers={"workload_1": 3})
+    wave_close(wave=wave)
+    assert not Invitation.objects.filter(wave=wave, responded=True).exists()
+
+    # when
+    listing = hr_client.get(reverse("admin:surveys_wave_changelist")).content.decode()
+
+    # then the count comes from the seal's participation counts
+    assert re.search(r'<td class="field-participation">4/6</td>', listing)
+
+
+def _schedule_form(team: Team, survey) -> dict[str, str]:
+    return {
+        "name": "Small pulse",
+        "survey": str(survey.pk),
+        "teams": [str(team.pk)],
+        "cadence": "weekly",
+        "weekday": "1",
+        "send_time": "10:00",
+        "days_open": "5",
+        "remind_after_days": "3",
+        "starts_on": "2030-01-01",
+        "active": "on",
+    }
+
+
+def test_a_schedule_for_fewer_people_than_the_threshold_is_refused(hr_client, default_survey):
+    # given a team of four (the threshold is five)
+    team = TeamFactory(name="Tiny")
+    EmployeeFactory.create_batch(4, team=team)
+
+    # when
+    response = hr_client.post(reverse("admin:surveys_schedule_add"), _schedule_form(team, default_survey))
+
+    # then the form comes back naming the threshold, and nothing was saved
+    assert response.status_code == 200
+    assert (
+        "A wave must invite at least 5 people (PULSE_MIN_RESPONDENTS, the anonymity threshold), "
+        "or its answers could be told apart; Tiny has 4 active employees." in response.content.decode()
+    )
+    assert not Schedule.objects.exists()
+
+    # and with a fifth person it is saved
+    EmployeeFactory(team=team)
+    saved = hr_client.post(reverse("admin:surveys_schedule_add"), _schedule_form(team, default_survey))
+    assert saved.status_code == 302
+    assert list(Schedule.objects.values_list("name", flat=True)) == ["Small pulse"]
 
 
 def test_waves_are_not_added_by_hand(hr_client):

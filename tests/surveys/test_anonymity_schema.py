@@ -1,4 +1,5 @@
-"""Responses are unlinkable by construction (DESIGN.md, Anonymity 1), checked on the real schema.
+"""Submissions and responses are unlinkable by construction (DESIGN.md, Anonymity 1), checked on
+the real schema.
 
 Both the models and the tables the migrations actually built are inspected, so neither a
 model change nor a hand-written migration can slip a person, a time or an order in.
@@ -13,13 +14,15 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, models
 
-from surveys.models import Answer, Comment, Employee, Invitation, Response, Team, Wave
+from surveys.models import Answer, Comment, Employee, Invitation, Response, Submission, Team, Wave
 
-ANONYMOUS = (Response, Answer, Comment)
+ANONYMOUS = (Submission, Response, Answer, Comment)
 PERSONAL = (Employee, Invitation, get_user_model())
 TIME_FIELDS = (models.DateField, models.DateTimeField, models.TimeField, models.DurationField)  # DateTime ⊂ Date
 TIME_TYPES = {"DateField", "DateTimeField", "TimeField", "DurationField"}
 EXPECTED_COLUMNS = {
+    # a sealed box and the team at launch, where the seal starts attributing: no person, no time
+    Submission: {"id", "wave_id", "team_id", "key", "box"},
     Response: {"id", "wave_id", "team_id"},
     Answer: {"id", "response_id", "question_id", "value"},
     # deliberately no response_id: a comment's wording can't be joined to its author's scores

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from surveys.intake import survey_questions
-from surveys.models import Invitation, Question, Response, SurveyQuestion, Wave
+from surveys.models import Invitation, Question, Submission, SurveyQuestion, Wave
 from tests.factories import EmployeeFactory, InvitationFactory, QuestionFactory, WaveFactory
 from tests.surveys.test_intake import make_invitation, make_survey
 
@@ -125,7 +125,7 @@ def test_reading_never_uses_the_token(client):
 
     # then
     assert response.status_code == 201
-    assert Response.objects.count() == 1
+    assert Submission.objects.count() == 1
 
 
 @pytest.mark.parametrize(
@@ -157,6 +157,37 @@ def test_a_closed_wave_is_410(client):
 
     assert response.status_code == 410
     assert response.json() == {"code": "expired", "detail": "This survey has closed."}
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["used", "unused"])
+def test_a_closed_wave_is_410_in_the_employees_language_whether_the_link_was_used_or_not(client, answered):
+    # given a German employee's link of a closed wave
+    invitation = make_invitation(status=Wave.Status.CLOSED)
+    Invitation.objects.filter(pk=invitation.pk).update(responded=answered)
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+
+    # when it is read, and answered, from a client that asks for English
+    read = client.get(url(invitation.token), HTTP_ACCEPT_LANGUAGE="en")
+    body = {"token": invitation.token, "answers": {"t_workload": 3}}
+    sent = client.post("/api/v1/responses/", body, "json", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the same answer either way, in German
+    for response in (read, sent):
+        assert response.status_code == 410
+        assert response.json() == {"code": "expired", "detail": "Diese Umfrage ist beendet."}
+
+
+def test_a_used_link_is_409_in_the_employees_language_while_the_wave_is_open(client):
+    invitation = make_invitation()
+    Invitation.objects.filter(pk=invitation.pk).update(responded=True)
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+
+    response = client.get(url(invitation.token))
+
+    assert response.status_code == 409
+    assert response.json() == {"code": "used", "detail": "Dieser Umfragelink wurde schon verwendet."}
 
 
 def test_a_wave_past_its_closing_time_is_410(client):

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from pulse.celery import app as celery_app
-from surveys.models import Invitation, Response, Wave
+from surveys.models import Invitation, Submission, Wave
 from tests.surveys.test_survey_views import Page
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_seed_demo_launches_one_wave_sends_its_invitations_and_prints_a_working_
     first_question = form.all("input", type="radio")[0]["name"]
     response = client.post("/s/", {"form_key": key, first_question: "4"})
     assert response.status_code == 302
-    assert Response.objects.filter(wave=wave).count() == 1
+    assert Submission.objects.filter(wave=wave).count() == 1
 
 
 def test_seed_demo_again_reuses_the_open_wave_and_sends_nothing_more(settings, seed):

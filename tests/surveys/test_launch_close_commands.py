@@ -22,9 +22,9 @@ def org(db):
     eng = TeamFactory(name="Engineering", parent=acme)
     ml = TeamFactory(name="ML", parent=eng)
     sales = TeamFactory(name="Sales", parent=acme)
-    EmployeeFactory(team=eng, timezone="Europe/Berlin")
-    EmployeeFactory(team=ml, timezone="America/New_York")
-    EmployeeFactory(team=sales, timezone="Asia/Kolkata")
+    EmployeeFactory.create_batch(3, team=eng, timezone="Europe/Berlin")
+    EmployeeFactory.create_batch(2, team=ml, timezone="America/New_York")
+    EmployeeFactory.create_batch(2, team=sales, timezone="Asia/Kolkata")
     SurveyFactory(slug="pulse")
     return {"acme": acme, "eng": eng, "ml": ml, "sales": sales}
 
@@ -61,7 +61,7 @@ def test_launch_wave_prints_a_summary_and_the_wave_id_last(org):
     wave = Wave.objects.get()
     assert lines == [
         f"Launched wave {wave.pk} of survey 'pulse' opening 2026-03-03.",
-        "Invitations: 2",
+        "Invitations: 5",
         "Audience: Acme/Engineering",
         "Sends: 2026-03-03 08:00 to 2026-03-03 14:00 UTC (09:00 local)",
         "Closes: 2026-03-07 14:00 UTC",
@@ -77,14 +77,14 @@ def test_launch_wave_takes_several_teams_either_way(org):
     _launch("--survey", "pulse", "--teams", "Acme/Engineering", "--teams", "Acme/Sales", "--opens", "2026-03-03")
 
     first, second = Wave.objects.order_by("pk")
-    assert first.invitations.count() == second.invitations.count() == 3
+    assert first.invitations.count() == second.invitations.count() == 7
     assert set(first.teams.all()) == set(second.teams.all()) == {org["eng"], org["sales"]}
 
 
 def test_launch_wave_without_teams_invites_everyone(org):
     lines = _launch("--survey", "pulse")
 
-    assert lines[1:3] == ["Invitations: 3", "Audience: the whole organisation"]
+    assert lines[1:3] == ["Invitations: 7", "Audience: the whole organisation"]
     assert Wave.objects.get().opens_on == date(2026, 3, 1)
 
 
@@ -125,6 +125,29 @@ def test_launch_wave_refuses_an_empty_audience(org):
     assert Wave.objects.count() == 0
 
 
+def test_launch_wave_refuses_an_audience_under_the_anonymity_threshold(org):
+    with pytest.raises(CommandError) as refused:
+        _launch("--survey", "pulse", "--teams", "Acme/Sales")
+
+    assert str(refused.value) == (
+        "A wave must invite at least 5 people (PULSE_MIN_RESPONDENTS, the anonymity threshold), "
+        "or its answers could be told apart; Acme/Sales has 2 active employees."
+    )
+    assert (Wave.objects.count(), Invitation.objects.count()) == (0, 0)
+
+
+def test_close_wave_without_the_seal_key_is_refused_and_the_wave_stays_open(org, settings):
+    # given a launched wave, and a shell whose settings hold only the public half of the key
+    wave_id = _launch("--survey", "pulse")[-1]
+    settings.PULSE_SEAL_KEY = ""
+
+    # when / then
+    with pytest.raises(CommandError, match="PULSE_SEAL_KEY is not set in this process"):
+        call_command("close_wave", wave_id, stdout=StringIO())
+    wave = Wave.objects.get(pk=wave_id)
+    assert (wave.status, wave.sealed) == (Wave.Status.OPEN, False)
+
+
 def test_close_wave_closes_seals_and_reports(org):
     # given a launched wave
     wave_id = int(_launch("--survey", "pulse")[-1])
@@ -137,7 +160,7 @@ def test_close_wave_closes_seals_and_reports(org):
     # then
     assert out.getvalue().splitlines() == [
         f"Wave {wave_id} closed at 2026-03-02 08:00 UTC.",
-        "Responses: 0 of 3 invited",
+        "Responses: 0 of 7 invited",
         "Sealed: yes",
     ]
     wave = Wave.objects.get(pk=wave_id)
@@ -167,7 +190,7 @@ def test_close_wave_refuses_an_unknown_wave(org, arg, message):
 
 def test_cli_launch_then_close_exit_zero_with_the_id_on_the_last_line(transactional_db, capsys):
     # given
-    EmployeeFactory(team=TeamFactory(name="Acme"))
+    EmployeeFactory.create_batch(5, team=TeamFactory(name="Acme"))
     SurveyFactory(slug="pulse")
 
     # when

@@ -10,9 +10,10 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
-from surveys.models import Answer, Comment, Invitation, SurveyQuestion, Wave
+from surveys.models import Invitation, SurveyQuestion, Wave
 from surveys.survey_views import FORM_KEY_FIELD, form_key
 from tests.factories import EmployeeFactory, InvitationFactory, QuestionFactory, UserFactory, WaveFactory
+from tests.sealed import submissions_opened
 from tests.surveys.test_intake import make_invitation, make_survey, stored
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,8 @@ def submit(client: Client, data: dict, **extra):
 def test_the_link_moves_the_token_into_a_cookie_and_redirects_to_the_clean_url(client, django_assert_num_queries):
     invitation = make_invitation()
 
-    with django_assert_num_queries(0):
+    # one query: only a link that can still be answered gets the cookie
+    with django_assert_num_queries(1):
         response = open_link(client, invitation)
 
     assert response.status_code == 302
@@ -263,8 +265,8 @@ def test_submitting_the_form_records_the_answers_and_says_thank_you():
     assert response.cookies[COOKIE]["path"] == "/s/"
     assert_survey_headers(response)
     assert stored(invitation) == (1, 2, 1, True)
-    assert sorted(Answer.objects.values_list("question__code", "value")) == [("t_enps", 9), ("t_workload", 2)]
-    assert list(Comment.objects.values_list("text", flat=True)) == ["Good week"]
+    (opened,) = submissions_opened()
+    assert (opened.answers, opened.comment) == ([("t_enps", 9), ("t_workload", 2)], "Good week")
 
     thanks = client.get(response["Location"])
     assert thanks.status_code == 200
@@ -320,9 +322,10 @@ def test_a_bad_value_is_shown_next_to_its_question_and_the_other_choices_are_kep
 
 
 def test_an_answered_link_shows_the_used_page(client):
+    # given the link was opened, then answered (in another tab, say)
     invitation = make_invitation()
-    Invitation.objects.filter(pk=invitation.pk).update(responded=True)
     open_link(client, invitation)
+    Invitation.objects.filter(pk=invitation.pk).update(responded=True)
 
     response = client.get("/s/")
 
@@ -330,6 +333,22 @@ def test_an_answered_link_shows_the_used_page(client):
     assert_survey_headers(response)
     assert Page(response.content.decode()).text("h1") == ["You have already answered"]
     assert response.cookies[COOKIE]["max-age"] == 0
+
+
+def test_opening_an_answered_link_says_so_at_once_and_leaves_the_cookie_alone(client):
+    # given the browser holds the cookie of another, open survey
+    other = make_invitation()
+    open_link(client, other)
+    invitation = make_invitation()
+    Invitation.objects.filter(pk=invitation.pk).update(responded=True)
+
+    response = open_link(client, invitation)
+
+    assert response.status_code == 409
+    assert_survey_headers(response)
+    assert Page(response.content.decode()).text("h1") == ["You have already answered"]
+    assert COOKIE not in response.cookies
+    assert client.cookies[COOKIE].value == other.token
 
 
 def test_posting_again_after_answering_in_another_tab_changes_nothing(client):
@@ -343,17 +362,36 @@ def test_posting_again_after_answering_in_another_tab_changes_nothing(client):
 
     assert response.status_code == 409
     assert stored(invitation) == (1, 1, 0, True)
-    assert list(Answer.objects.values_list("value", flat=True)) == [1]
+    assert submissions_opened()[0].answers == [("t_workload", 1)]
 
 
 def test_a_closed_wave_shows_the_closed_page(client):
-    invitation = make_invitation(status=Wave.Status.CLOSED)
+    invitation = make_invitation()
     open_link(client, invitation)
+    Wave.objects.filter(pk=invitation.wave_id).update(status=Wave.Status.CLOSED)
 
     response = client.get("/s/")
 
     assert response.status_code == 410
     assert Page(response.content.decode()).text("h1") == ["This survey has closed"]
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["used", "unused"])
+def test_a_link_of_a_closed_wave_says_closed_in_the_employees_language_used_or_not(client, answered):
+    # given a German employee's link, answered or not, of a wave that has closed
+    invitation = make_invitation(status=Wave.Status.CLOSED)
+    Invitation.objects.filter(pk=invitation.pk).update(responded=answered)
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+
+    # when it is opened from an English browser
+    response = client.get(f"/s/{invitation.token}/", HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the same page either way, in German, and no cookie
+    assert response.status_code == 410
+    assert response["Content-Language"] == "de"
+    assert Page(response.content.decode()).text("h1") == [german("This survey has closed")]
+    assert COOKIE not in response.cookies
 
 
 def test_posting_to_a_closed_wave_writes_nothing(client):
@@ -367,14 +405,20 @@ def test_posting_to_a_closed_wave_writes_nothing(client):
     assert stored(invitation) == (0, 0, 0, False)
 
 
-def test_an_unknown_link_shows_the_unknown_page(client):
-    client.get(f"/s/{secrets.token_urlsafe(32)}/")
+def test_an_unknown_link_shows_the_unknown_page_and_sets_no_cookie(client):
+    # given the browser holds the cookie of a real survey
+    invitation = make_invitation()
+    open_link(client, invitation)
 
-    response = client.get("/s/")
+    # when a well-formed link nobody was given is opened
+    response = client.get(f"/s/{secrets.token_urlsafe(32)}/")
 
+    # then it is unknown, and the real survey's cookie is untouched
     assert response.status_code == 404
     assert_survey_headers(response)
     assert Page(response.content.decode()).text("h1") == ["We don't recognise this link"]
+    assert COOKIE not in response.cookies
+    assert client.get("/s/").status_code == 200
 
 
 def test_a_malformed_link_is_unknown_at_once_and_sets_no_cookie(client):

@@ -8,8 +8,9 @@ import pytest
 from celery import current_app
 from django.utils import timezone
 
+from surveys.crypto import SealKeyError
 from surveys.intake import response_record
-from surveys.models import Answer, Comment, Invitation, Response, SurveyQuestion, Wave
+from surveys.models import Answer, Comment, Invitation, Response, Submission, SurveyQuestion, Wave
 from surveys.tokens import token_for
 from surveys.waves import wave_close, wave_launch, waves_close_due
 from tests.factories import EmployeeFactory, QuestionFactory, SurveyFactory, TeamFactory, WaveFactory
@@ -34,22 +35,24 @@ def _survey():
     return survey
 
 
+ANSWERS = [
+    ({"close_workload": 1, "close_growth": 2, "close_enps": 9}, "More focus time"),
+    ({"close_workload": 4, "close_enps": 0}, ""),
+    ({"close_workload": 5, "close_growth": 5, "close_enps": 10}, "Great team"),
+    ({"close_growth": 3}, ""),
+    ({"close_workload": 2, "close_growth": 4, "close_enps": 7}, "Fewer meetings"),
+]
+
+
 @pytest.fixture
 def answered_wave(db):
-    """An open wave of six people in two teams; four answered (two with a comment)."""
+    """An open wave of seven people in one team; five answered (three with a comment)."""
     survey = _survey()
-    teams = [TeamFactory(name="Red"), TeamFactory(name="Blue")]
-    for n in range(6):
-        EmployeeFactory(team=teams[n % 2])
+    team = TeamFactory(name="Red")
+    EmployeeFactory.create_batch(7, team=team)
     wave = wave_launch(survey=survey, remind_after_days=2, send_now=True)
     invitations = list(wave.invitations.order_by("employee_id"))
-    answers = [
-        ({"close_workload": 1, "close_growth": 2, "close_enps": 9}, "More focus time"),
-        ({"close_workload": 4, "close_enps": 0}, ""),
-        ({"close_workload": 5, "close_growth": 5, "close_enps": 10}, "Great team"),
-        ({"close_growth": 3}, ""),
-    ]
-    for invitation, (values, comment) in zip(invitations, answers, strict=False):
+    for invitation, (values, comment) in zip(invitations, ANSWERS, strict=False):
         response_record(token=token_for(invitation.id), answers=values, comment=comment)
     return wave
 
@@ -57,41 +60,54 @@ def answered_wave(db):
 def _content(wave: Wave) -> tuple[Counter, Counter]:
     """What the wave's answers say, without any ids: per response (team, its answers), comments."""
     responses = Counter(
-        (response.team_id, frozenset((a.question.code, a.value) for a in response.answers.all()))
-        for response in Response.objects.filter(wave=wave).prefetch_related("answers__question")
+        (response.team.name, frozenset((a.question.code, a.value) for a in response.answers.all()))
+        for response in Response.objects.filter(wave=wave).prefetch_related("answers__question").select_related("team")
     )
-    comments = Counter(Comment.objects.filter(wave=wave).values_list("team_id", "text"))
+    comments = Counter(Comment.objects.filter(wave=wave).values_list("team__name", "text"))
     return responses, comments
 
 
-def test_close_seals_the_answers_with_fresh_ids_and_the_same_content(answered_wave):
-    # given
+def test_before_the_close_nothing_is_readable_and_after_it_the_answers_are_there_once(answered_wave):
+    # given five submissions: stored only as sealed boxes, no response, answer or comment yet
     wave = answered_wave
-    content_before = _content(wave)
-    ids_before = {
-        *Response.objects.filter(wave=wave).values_list("pk", flat=True),
-        *Answer.objects.filter(response__wave=wave).values_list("pk", flat=True),
-        *Comment.objects.filter(wave=wave).values_list("pk", flat=True),
-    }
+    assert Submission.objects.filter(wave=wave).count() == 5
+    assert (Response.objects.count(), Answer.objects.count(), Comment.objects.count()) == (0, 0, 0)
+    for box in Submission.objects.values_list("box", flat=True):
+        assert b"More focus time" not in bytes(box)
 
     # when
     closed = wave_close(wave=wave)
 
-    # then the same answers, response by response, and the same comments ...
-    assert _content(wave) == content_before
-    assert sum(content_before[0].values()) == 4
-    assert sum(content_before[1].values()) == 2
-    assert Answer.objects.filter(response__wave=wave).count() == 9
-    # ... under ids none of which existed before, all random (uuid4)
-    ids_after = {
+    # then the same answers, response by response, and the same comments, in the team ...
+    expected = Counter(("Red", frozenset(values.items())) for values, _ in ANSWERS)
+    assert _content(wave) == (expected, Counter({("Red", c): 1 for _, c in ANSWERS if c}))
+    assert Answer.objects.filter(response__wave=wave).count() == 3 + 2 + 3 + 1 + 3
+    # ... under random ids (uuid4), and the submissions are gone
+    ids = {
         *Response.objects.filter(wave=wave).values_list("pk", flat=True),
         *Answer.objects.filter(response__wave=wave).values_list("pk", flat=True),
         *Comment.objects.filter(wave=wave).values_list("pk", flat=True),
     }
-    assert len(ids_after) == 4 + 9 + 2
-    assert ids_after.isdisjoint(ids_before)
-    assert {pk.version for pk in ids_after} == {4}
+    assert len(ids) == 5 + 12 + 3
+    assert {pk.version for pk in ids} == {4}
+    assert Submission.objects.count() == 0
     assert (closed.status, closed.sealed) == (Wave.Status.CLOSED, True)
+
+
+def test_a_close_in_a_process_without_the_seal_key_is_refused_and_changes_nothing(answered_wave, settings):
+    # given a web server's settings: the public half only
+    settings.PULSE_SEAL_KEY = ""
+    settings.PULSE_SEAL_KEY_FALLBACKS = []
+    before = sorted(Invitation.objects.values_list("pk", "responded", "reminder_status"))
+
+    # when / then
+    with pytest.raises(SealKeyError, match="PULSE_SEAL_KEY is not set in this process"):
+        wave_close(wave=answered_wave)
+    answered_wave.refresh_from_db()
+    assert (answered_wave.status, answered_wave.sealed) == (Wave.Status.OPEN, False)
+    assert Submission.objects.count() == 5
+    assert Response.objects.count() == 0
+    assert sorted(Invitation.objects.values_list("pk", "responded", "reminder_status")) == before
 
 
 def test_close_skips_what_was_not_sent(db):
@@ -122,14 +138,15 @@ def test_close_skips_what_was_not_sent(db):
     # when
     closed = wave_close(wave=wave, now=now)
 
-    # then nothing unsent will go out any more; what happened stays recorded
+    # then nothing unsent will go out any more; whether the invitation went out stays
+    # recorded, but no reminder trace does (being reminded says one had not answered yet)
     after = {i.employee.name: (i.status, i.reminder_status, i.lease_until) for i in wave.invitations.all()}
     assert after == {
-        "pending": (Status.SKIPPED, Status.SKIPPED, None),
+        "pending": (Status.SKIPPED, "", None),
         "sending": (Status.SKIPPED, "", None),
-        "sent": (Status.SENT, Status.SKIPPED, None),
+        "sent": (Status.SENT, "", None),
         "failed": (Status.FAILED, "", None),
-        "reminded": (Status.SENT, Status.SENT, None),
+        "reminded": (Status.SENT, "", None),
     }
     assert (closed.status, closed.closed_at, closed.sealed) == (Wave.Status.CLOSED, now, True)
     closed.refresh_from_db()

@@ -31,8 +31,14 @@ def org(db):
         "inactive": EmployeeFactory(team=eng, active=False),
         "left": EmployeeFactory(team=ml, left_on=date(2026, 2, 27), left_reason="voluntary"),
         "leaving": EmployeeFactory(team=ml, left_on=date(2026, 3, 31), left_reason="voluntary"),
+        "seller2": EmployeeFactory(team=sales),
     }
     return {"acme": acme, "eng": eng, "ml": ml, "sales": sales, "other": other, **people}
+
+
+def colleagues(count: int = 4, **fields) -> None:
+    """Enough others for a wave to reach the anonymity threshold (PULSE_MIN_RESPONDENTS, 5)."""
+    EmployeeFactory.create_batch(count, team=fields.pop("team", None) or TeamFactory(), **fields)
 
 
 def _invited(wave: Wave) -> set[int]:
@@ -48,14 +54,21 @@ def test_launch_invites_active_employees_of_the_subtrees_once(org):
 
     # then everyone active below them is invited exactly once; the inactive, the departed and
     # the people outside are not; someone leaving later this month still is
-    assert _invited(wave) == {org["engineer"].pk, org["scientist"].pk, org["seller"].pk, org["leaving"].pk}
-    assert wave.invitations.count() == 4
+    assert _invited(wave) == {
+        org["engineer"].pk,
+        org["scientist"].pk,
+        org["seller"].pk,
+        org["seller2"].pk,
+        org["leaving"].pk,
+    }
+    assert wave.invitations.count() == 5
     assert set(wave.teams.all()) == {org["eng"], org["ml"], org["sales"]}
     # the invitation keeps the team the employee is in now
     assert {(i.employee_id, i.team_id) for i in wave.invitations.all()} == {
         (org["engineer"].pk, org["eng"].pk),
         (org["scientist"].pk, org["ml"].pk),
         (org["seller"].pk, org["sales"].pk),
+        (org["seller2"].pk, org["sales"].pk),
         (org["leaving"].pk, org["ml"].pk),
     }
 
@@ -65,15 +78,15 @@ def test_launch_without_teams_invites_the_whole_organisation(org):
     wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), now=NOW)
 
     # then
-    expected = {org[k].pk for k in ("ceo", "engineer", "scientist", "seller", "outsider", "leaving")}
+    expected = {org[k].pk for k in ("ceo", "engineer", "scientist", "seller", "seller2", "outsider", "leaving")}
     assert _invited(wave) == expected
     assert list(wave.teams.all()) == []
 
 
 def test_launch_sends_at_ten_in_each_employees_zone(db):
-    # given people in four zones
+    # given people in five zones
     team = TeamFactory()
-    zones = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati"]
+    zones = ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati", "Pacific/Pago_Pago"]
     people = {zone: EmployeeFactory(team=team, timezone=zone) for zone in zones}
 
     # when
@@ -85,6 +98,7 @@ def test_launch_sends_at_ten_in_each_employees_zone(db):
         people["Europe/Berlin"].pk: datetime(2026, 3, 3, 9, 0, tzinfo=UTC),
         people["America/New_York"].pk: datetime(2026, 3, 3, 15, 0, tzinfo=UTC),
         people["Asia/Kolkata"].pk: datetime(2026, 3, 3, 4, 30, tzinfo=UTC),
+        people["Pacific/Pago_Pago"].pk: datetime(2026, 3, 3, 21, 0, tzinfo=UTC),
         people["Pacific/Kiritimati"].pk: datetime(2026, 3, 2, 20, 0, tzinfo=UTC),
     }
     # and the invitations are pending, with no reminder when none was asked for
@@ -95,6 +109,7 @@ def test_launch_sends_at_ten_in_each_employees_zone(db):
 def test_launch_in_a_spring_forward_gap_sends_after_the_gap(db):
     # given a send time that doesn't exist in Berlin on 29 March 2026
     person = EmployeeFactory(team=TeamFactory(), timezone="Europe/Berlin")
+    colleagues(timezone="Europe/Berlin")
 
     # when
     wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 29), send_time=time(2, 30), now=NOW)
@@ -106,6 +121,7 @@ def test_launch_in_a_spring_forward_gap_sends_after_the_gap(db):
 def test_launch_with_reminders_schedules_them(db):
     # given
     person = EmployeeFactory(team=TeamFactory(), timezone="America/New_York")
+    colleagues()
 
     # when
     wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), remind_after_days=2, now=NOW)
@@ -122,6 +138,7 @@ def test_launch_send_now_is_due_now_and_dispatches_after_commit(db, django_captu
     team = TeamFactory()
     EmployeeFactory(team=team, timezone="Europe/Berlin")
     EmployeeFactory(team=team, timezone="Pacific/Apia")
+    colleagues(3, team=team)
 
     # when launched with --send-now (the callbacks are captured, not run: dispatch is tested
     # in test_dispatch.py)
@@ -135,7 +152,7 @@ def test_launch_send_now_is_due_now_and_dispatches_after_commit(db, django_captu
 
 
 def test_launch_without_send_now_enqueues_nothing(db, django_capture_on_commit_callbacks):
-    EmployeeFactory(team=TeamFactory())
+    colleagues(5)
 
     with django_capture_on_commit_callbacks() as callbacks:
         wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), now=NOW)
@@ -145,7 +162,7 @@ def test_launch_without_send_now_enqueues_nothing(db, django_capture_on_commit_c
 
 def test_launch_freezes_the_thresholds(db, settings):
     # given
-    EmployeeFactory(team=TeamFactory())
+    colleagues(7)
     settings.PULSE_MIN_RESPONDENTS = 7
     settings.PULSE_MIN_COMMENT_RESPONDENTS = 12
 
@@ -161,9 +178,7 @@ def test_launch_freezes_the_thresholds(db, settings):
 
 def test_launch_stores_only_the_token_hash(db):
     # given
-    team = TeamFactory()
-    for _ in range(3):
-        EmployeeFactory(team=team)
+    colleagues(5)
 
     # when
     wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), now=NOW)
@@ -179,7 +194,7 @@ def test_launch_stores_only_the_token_hash(db):
         assert token not in {str(value) for value in row.values()}
     # fresh random ids: version 4 uuids, all different
     assert {i.id.version for i in invitations} == {4}
-    assert len({i.token_hash for i in invitations}) == 3
+    assert len({i.token_hash for i in invitations}) == 5
 
 
 def test_launch_closes_days_open_after_the_last_send(db):
@@ -187,6 +202,7 @@ def test_launch_closes_days_open_after_the_last_send(db):
     team = TeamFactory()
     EmployeeFactory(team=team, timezone="Europe/Berlin")
     EmployeeFactory(team=team, timezone="America/New_York")
+    colleagues(3, team=team, timezone="Europe/Berlin")
 
     # when
     wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), days_open=4, now=NOW)
@@ -198,20 +214,20 @@ def test_launch_closes_days_open_after_the_last_send(db):
 
 def test_launch_back_filled_in_the_past_stays_open_days_open_from_now(db):
     # given a wave opened a month ago (back-filling)
-    EmployeeFactory(team=TeamFactory(), timezone="Europe/Berlin")
+    colleagues(5, timezone="Europe/Berlin")
 
     # when, at a frozen "now"
     with time_machine.travel(NOW, tick=False):
         wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 2, 2), days_open=5)
 
     # then its invitations are due (in the past) and it accepts answers for five days from now
-    assert wave.invitations.get().send_at == datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+    assert set(wave.invitations.values_list("send_at", flat=True)) == {datetime(2026, 2, 2, 9, 0, tzinfo=UTC)}
     assert wave.closes_at == NOW + timedelta(days=5)
     assert wave.status == Wave.Status.OPEN
 
 
 def test_launch_defaults_to_opening_today(db):
-    EmployeeFactory(team=TeamFactory(), timezone="UTC")
+    colleagues(5, timezone="UTC")
 
     with time_machine.travel(NOW, tick=False):
         wave = wave_launch(survey=SurveyFactory())
@@ -219,7 +235,7 @@ def test_launch_defaults_to_opening_today(db):
     assert wave.opens_on == date(2026, 3, 1)
     # 10:00 has passed at noon: the invitation is due at once, and the wave closes five days
     # from now rather than from that 10:00
-    assert wave.invitations.get().send_at == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    assert set(wave.invitations.values_list("send_at", flat=True)) == {datetime(2026, 3, 1, 10, 0, tzinfo=UTC)}
     assert wave.closes_at == datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
 
 
@@ -239,6 +255,7 @@ def test_launch_with_nobody_to_invite_is_refused_and_writes_nothing(org):
 def test_launch_with_an_unknown_zone_is_refused_and_writes_nothing(db):
     # given someone whose zone slipped past validation
     EmployeeFactory(team=TeamFactory(), timezone="Mars/Olympus_Mons")
+    colleagues()
 
     with pytest.raises(WaveLaunchError, match="Mars/Olympus_Mons"):
         wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), now=NOW)
@@ -248,8 +265,31 @@ def test_launch_with_an_unknown_zone_is_refused_and_writes_nothing(db):
 
 @pytest.mark.parametrize(("days_open", "remind_after_days"), [(0, None), (5, 0)])
 def test_launch_with_nonsense_durations_is_refused(db, days_open, remind_after_days):
-    EmployeeFactory(team=TeamFactory())
+    colleagues(5)
 
     with pytest.raises(WaveLaunchError):
         wave_launch(survey=SurveyFactory(), days_open=days_open, remind_after_days=remind_after_days, now=NOW)
     assert Wave.objects.count() == 0
+
+
+@pytest.mark.parametrize("threshold", [5, 3])
+def test_launch_for_fewer_people_than_the_threshold_is_refused_and_writes_nothing(db, settings, threshold):
+    # given a team of one less than the anonymity threshold: HR could build it on purpose, and
+    # no result of it could ever be shown without pointing at someone
+    settings.PULSE_MIN_RESPONDENTS = threshold
+    small = TeamFactory(name="Small")
+    EmployeeFactory.create_batch(threshold - 1, team=small)
+
+    # when / then
+    with pytest.raises(WaveLaunchError) as refused:
+        wave_launch(survey=SurveyFactory(), teams=[small], opens_on=date(2026, 3, 3), now=NOW)
+    assert str(refused.value) == (
+        f"A wave must invite at least {threshold} people (PULSE_MIN_RESPONDENTS, the anonymity threshold), "
+        f"or its answers could be told apart; Small has {threshold - 1} active employees."
+    )
+    assert (Wave.objects.count(), Invitation.objects.count()) == (0, 0)
+
+    # and one more person is enough
+    EmployeeFactory(team=small)
+    wave = wave_launch(survey=SurveyFactory(), teams=[small], opens_on=date(2026, 3, 3), now=NOW)
+    assert wave.invitations.count() == threshold

@@ -36,6 +36,7 @@ def test_materialise_launches_the_occurrence_with_the_schedules_settings(db):
     eng = TeamFactory(name="Engineering")
     berlin = EmployeeFactory(team=eng, timezone="Europe/Berlin")
     kiritimati = EmployeeFactory(team=eng, timezone="Pacific/Kiritimati")
+    berliners = EmployeeFactory.create_batch(3, team=eng, timezone="Europe/Berlin")
     EmployeeFactory(team=TeamFactory(name="Sales"))
     schedule = _schedule(teams=[eng], days_open=4, send_time=time(9, 30), remind_after_days=2)
 
@@ -52,6 +53,7 @@ def test_materialise_launches_the_occurrence_with_the_schedules_settings(db):
     assert send_at == {
         berlin.pk: datetime(2026, 3, 3, 8, 30, tzinfo=UTC),
         kiritimati.pk: datetime(2026, 3, 2, 19, 30, tzinfo=UTC),
+        **{person.pk: datetime(2026, 3, 3, 8, 30, tzinfo=UTC) for person in berliners},
     }
     assert wave.closes_at == datetime(2026, 3, 7, 8, 30, tzinfo=UTC)
     assert set(wave.invitations.values_list("remind_at", flat=True)) == {
@@ -64,7 +66,7 @@ def test_materialise_launches_the_occurrence_with_the_schedules_settings(db):
 
 def test_materialise_is_idempotent(db):
     # given
-    EmployeeFactory(team=TeamFactory())
+    EmployeeFactory.create_batch(5, team=TeamFactory())
     _schedule()
     now = datetime(2026, 3, 3, 6, 0, tzinfo=UTC)
     first = waves_materialise(now=now)
@@ -76,12 +78,12 @@ def test_materialise_is_idempotent(db):
     assert len(first) == 1
     assert second == []
     assert list(Wave.objects.values_list("pk", flat=True)) == [first[0].pk]
-    assert Invitation.objects.count() == 1
+    assert Invitation.objects.count() == 5
 
 
 def test_materialise_launches_tomorrows_wave_as_scheduled_and_opens_it_when_due(db):
     # given a Wednesday schedule and someone in Berlin (10:00 CET = 09:00 UTC)
-    EmployeeFactory(team=TeamFactory(), timezone="Europe/Berlin")
+    EmployeeFactory.create_batch(5, team=TeamFactory(), timezone="Europe/Berlin")
     _schedule(weekday=WEDNESDAY)
 
     # when it runs on Tuesday: tomorrow's wave exists already, not yet open
@@ -119,7 +121,7 @@ def _run_daily(start: date, days: int) -> list[date]:
 )
 def test_materialise_follows_the_cadence(db, cadence, weekday, expected):
     # given a schedule starting on Friday 2 January 2026, and beat running every day for five weeks
-    EmployeeFactory(team=TeamFactory(), timezone="Europe/Berlin")
+    EmployeeFactory.create_batch(5, team=TeamFactory(), timezone="Europe/Berlin")
     _schedule(cadence=cadence, weekday=weekday, starts_on=date(2026, 1, 2))
 
     # then a wave for each occurrence, once
@@ -128,7 +130,7 @@ def test_materialise_follows_the_cadence(db, cadence, weekday, expected):
 
 def test_materialise_catches_up_a_missed_day(db):
     # given beat was down on Tuesday and comes back on Wednesday
-    EmployeeFactory(team=TeamFactory())
+    EmployeeFactory.create_batch(5, team=TeamFactory())
     _schedule(weekday=TUESDAY)
 
     # when
@@ -139,7 +141,7 @@ def test_materialise_catches_up_a_missed_day(db):
 
 
 def test_materialise_skips_inactive_and_not_yet_started_schedules(db):
-    EmployeeFactory(team=TeamFactory())
+    EmployeeFactory.create_batch(5, team=TeamFactory())
     _schedule(active=False)
     _schedule(starts_on=date(2026, 3, 4))
 
@@ -147,19 +149,26 @@ def test_materialise_skips_inactive_and_not_yet_started_schedules(db):
     assert Wave.objects.count() == 0
 
 
-def test_a_schedule_with_nobody_to_invite_does_not_stop_the_others(db, caplog):
-    # given one schedule for an empty team and one for a staffed team
+def test_a_schedule_with_nobody_or_too_few_to_invite_does_not_stop_the_others(db, caplog):
+    # given one schedule for an empty team, one for a team under the threshold (its people
+    # left after it was set up), and one for a staffed team
     staffed = TeamFactory(name="Staffed")
-    EmployeeFactory(team=staffed)
+    EmployeeFactory.create_batch(5, team=staffed)
+    shrunk = TeamFactory(name="Shrunk")
+    EmployeeFactory.create_batch(2, team=shrunk)
     _schedule(name="empty", teams=[TeamFactory(name="Empty")])
+    _schedule(name="shrunk", teams=[shrunk])
     working = _schedule(name="staffed", teams=[staffed])
 
     # when
     waves = waves_materialise(now=datetime(2026, 3, 3, 12, 0, tzinfo=UTC))
 
-    # then
+    # then only the staffed one has a wave; the others are logged and tried again next run
     assert [wave.schedule for wave in waves] == [working]
     assert "No active employees to invite in Empty" in caplog.text
+    assert "A wave must invite at least 5 people (PULSE_MIN_RESPONDENTS" in caplog.text
+    assert "Shrunk has 2 active employees" in caplog.text
+    assert Wave.objects.count() == 1
 
 
 @pytest.mark.postgres

@@ -218,8 +218,10 @@ def celery_services(
         "REDIS_URL": settings.REDIS_URL,
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
-        # The test process's key, so that links made on either side are the same links.
+        # The test process's keys, so that links made on either side are the same links and the
+        # worker can seal what the tests submit.
         "PULSE_TOKEN_KEY": settings.PULSE_TOKEN_KEY,
+        "PULSE_SEAL_KEY": settings.PULSE_SEAL_KEY,
         "PULSE_HTTPS": "0",
         "PULSE_BASE_URL": "https://pulse.example.com",
         "PULSE_DATA_DIR": str(tmp_path),

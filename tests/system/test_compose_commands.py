@@ -73,6 +73,9 @@ def service_env(transactional_db: None, tmp_path: Path) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        # this test process's seal key, so the worker can seal what the tests submit here
+        "PULSE_SEAL_KEY": settings.PULSE_SEAL_KEY,
+        "PULSE_SEAL_PUBLIC_KEY": settings.PULSE_SEAL_PUBLIC_KEY,
         "PULSE_HTTPS": "0",  # plain HTTP on loopback
         "PULSE_BASE_URL": "https://pulse.example.com",
         "ALLOWED_HOSTS": "pulse.example.com,127.0.0.1",
@@ -103,11 +106,14 @@ def start_service(service_env: dict[str, str], tmp_path: Path) -> Iterator[Calla
 
     def start(name: str, *, cwd: Path = REPO, env: dict[str, str] | None = None) -> Service:
         log = tmp_path / f"{name}.log"
+        # What the compose file withholds from a service (the web tier's seal key) is withheld here too.
+        withheld = {k: v for k, v in SERVICES[name].get("environment", {}).items() if k.startswith("PULSE_SEAL")}
+        env = {**(service_env if env is None else env), **withheld}
         with log.open("wb") as out:
             process = subprocess.Popen(
                 compose_command(name),
                 cwd=cwd,
-                env=service_env if env is None else env,
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so stop() reaches every child
@@ -308,6 +314,17 @@ def test_app_services_start_after_healthy_services_and_migrations():
         assert (SERVICES[name]["build"], SERVICES[name]["env_file"]) == (".", ".env"), name
 
 
+def test_only_the_services_that_seal_get_the_seal_key():
+    # The web tier encrypts with the public half; the worker (which seals closing waves) and the
+    # one-shot commands keep the key from .env.
+    assert {k: v for k, v in SERVICES["web"]["environment"].items() if k.startswith("PULSE_SEAL")} == {
+        "PULSE_SEAL_KEY": "",
+        "PULSE_SEAL_KEY_FALLBACKS": "",
+    }
+    for name in ("worker", "beat", "migrate"):
+        assert "PULSE_SEAL_KEY" not in SERVICES[name].get("environment", {}), name
+
+
 def test_workers_can_be_scaled_and_every_long_running_service_has_a_healthcheck():
     assert "container_name" not in SERVICES["worker"]
     assert "ports" not in SERVICES["worker"]
@@ -369,8 +386,9 @@ def test_env_example_is_a_working_configuration_once_the_secret_key_is_set(tmp_p
         "pulse: configuration error: SECRET_KEY must be set when DEBUG is off\n",
     )
 
-    # with a key, every other value in it parses, and points at the compose services
+    # with the keys, every other value in it parses, and points at the compose services
     values["SECRET_KEY"] = secrets.token_urlsafe(50)
+    values["PULSE_SEAL_KEY"] = secrets.token_urlsafe(48)
     loaded = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, env={**env, **values}, capture_output=True, text=True
     )

@@ -20,10 +20,11 @@ import pytest
 import time_machine
 from django.test import Client
 
-from surveys.models import Answer, Comment, Invitation, Response, Schedule, Survey, Wave
+from surveys.models import Answer, Comment, Invitation, Response, Schedule, Submission, Survey, Wave
 from surveys.question_bank import question_bank_install
 from surveys.tokens import token_hash
 from tests.factories import EmployeeFactory, TeamFactory
+from tests.sealed import submissions_opened
 from tests.smtp import ReceivedMessage
 
 pytestmark = pytest.mark.services
@@ -96,6 +97,9 @@ def test_schedule_to_sealed_wave(celery_services, smtp_server):
     tokyo = EmployeeFactory(team=TeamFactory(name="Tokyo", parent=acme), timezone="Asia/Tokyo")
     berlin = EmployeeFactory(team=TeamFactory(name="Berlin", parent=acme), timezone="Europe/Berlin", locale="de")
     new_york = EmployeeFactory(team=TeamFactory(name="New York", parent=acme), timezone="America/New_York")
+    # colleagues who won't answer: a wave needs at least five people (PULSE_MIN_RESPONDENTS)
+    tokyo_2 = EmployeeFactory(team=tokyo.team, timezone="Asia/Tokyo")
+    berlin_2 = EmployeeFactory(team=berlin.team, timezone="Europe/Berlin", locale="de")
     # ... and people who must get nothing: inactive, gone before the wave, outside the audience
     EmployeeFactory(team=tokyo.team, timezone="Asia/Tokyo", active=False)
     EmployeeFactory(team=new_york.team, timezone="America/New_York", left_on=OCCURRENCE - timedelta(days=5))
@@ -111,7 +115,13 @@ def test_schedule_to_sealed_wave(celery_services, smtp_server):
         starts_on=OCCURRENCE - timedelta(days=14),
     )
     schedule.teams.set([acme])
-    invited = {tokyo.email: TOKYO, berlin.email: BERLIN, new_york.email: NEW_YORK}
+    invited = {
+        tokyo.email: TOKYO,
+        tokyo_2.email: TOKYO,
+        berlin.email: BERLIN,
+        berlin_2.email: BERLIN,
+        new_york.email: NEW_YORK,
+    }
 
     # when the worker's clock shows the day before the occurrence, with beat running
     celery_services.clock.set(datetime(2025, 6, 9, 12, 0, tzinfo=UTC))
@@ -132,19 +142,23 @@ def test_schedule_to_sealed_wave(celery_services, smtp_server):
 
     # when the clock passes 10:00 in Tokyo, then Berlin, then New York
     links = {}
-    for employee, zone in ((tokyo, TOKYO), (berlin, BERLIN), (new_york, NEW_YORK)):
+    for zone in (TOKYO, BERLIN, NEW_YORK):
+        people = {email for email, their_zone in invited.items() if their_zone == zone}
         already = len(smtp_server.messages)
+        expected = already + len(people)
         celery_services.clock.set(local_ten(zone) + timedelta(seconds=30))
-        celery_services.wait_until(lambda n=already: len(smtp_server.messages) > n, what=f"{employee.timezone} mail")
+        celery_services.wait_until(lambda n=expected: len(smtp_server.messages) >= n, what=f"{zone} mail")
         celery_services.wait_for_runs(worker, DISPATCH, more=2)
 
-        # then exactly that zone's invitation arrives, at 10:00 local, with the invitation's own link
-        (message,) = smtp_server.messages[already:]
-        assert message.rcpt_tos == (employee.email,)
-        sent = local_sent_time(message, zone)
-        assert (sent.date(), time(10, 0) <= sent.time() < time(10, 5)) == (OCCURRENCE, True)
-        links[employee.email] = link_of(message)
-        assert token_hash(LINK.match(links[employee.email])[1]) == invitations[employee.email].token_hash
+        # then exactly that zone's invitations arrive, at 10:00 local, each with its own link
+        arrived = smtp_server.messages[already:]
+        assert sorted(rcpt for message in arrived for rcpt in message.rcpt_tos) == sorted(people)
+        for message in arrived:
+            sent = local_sent_time(message, zone)
+            assert (sent.date(), time(10, 0) <= sent.time() < time(10, 5)) == (OCCURRENCE, True)
+            (email,) = message.rcpt_tos
+            links[email] = link_of(message)
+            assert token_hash(LINK.match(links[email])[1]) == invitations[email].token_hash
         assert Wave.objects.get(pk=wave.pk).status == Wave.Status.OPEN
 
     # when Tokyo and Berlin answer through their links, while the wave is open
@@ -152,29 +166,37 @@ def test_schedule_to_sealed_wave(celery_services, smtp_server):
         given = answer_through(links[tokyo.email])
         given += answer_through(links[berlin.email], comment="Busy week, but a good one.")
 
-    # then two responses are stored and exactly their invitations are marked answered
-    assert Response.objects.filter(wave=wave).count() == 2
-    assert Answer.objects.filter(response__wave=wave).count() == given
+    # then two sealed submissions are stored, nothing readable, and exactly their invitations are
+    # marked answered
+    opened = submissions_opened(wave=wave)
+    assert (len(opened), sum(len(o.answers) for o in opened)) == (2, given)
+    assert Response.objects.filter(wave=wave).count() == 0
     assert set(Invitation.objects.filter(wave=wave, responded=True).values_list("employee__email", flat=True)) == {
         tokyo.email,
         berlin.email,
     }
-    response_ids_before_close = set(Response.objects.filter(wave=wave).values_list("pk", flat=True))
+    submission_ids_before_close = set(Submission.objects.filter(wave=wave).values_list("pk", flat=True))
 
     # when the clock passes the reminder time of the last one invited (New York, a day later)
     celery_services.clock.set(local_ten(NEW_YORK, OCCURRENCE + timedelta(days=1)) + timedelta(seconds=30))
-    celery_services.wait_until(lambda: len(smtp_server.messages) > 3, what="a reminder")
+    celery_services.wait_until(lambda: len(smtp_server.messages) >= 8, what="three reminders")
     celery_services.wait_for_runs(worker, REMINDERS, more=3)
 
-    # then one reminder went, to New York only, with the same link; the respondents' were dropped
-    reminder = smtp_server.messages[3]
-    assert len(smtp_server.messages) == 4
-    assert reminder.rcpt_tos == (new_york.email,)
-    assert link_of(reminder) == links[new_york.email]
-    assert reminder.message["Subject"] != smtp_server.messages[2].message["Subject"]
+    # then the reminders went to those who had not answered only, with their same links; the
+    # respondents' were dropped
+    reminders = smtp_server.messages[5:]
+    assert len(smtp_server.messages) == 8
+    reminded = {message.rcpt_tos[0]: message for message in reminders}
+    assert set(reminded) == {tokyo_2.email, berlin_2.email, new_york.email}
+    for email, message in reminded.items():
+        assert link_of(message) == links[email]
+    invitation_to_new_york = next(m for m in smtp_server.messages[:5] if m.rcpt_tos == (new_york.email,))
+    assert reminded[new_york.email].message["Subject"] != invitation_to_new_york.message["Subject"]
     assert dict(Invitation.objects.filter(wave=wave).values_list("employee__email", "reminder_status")) == {
         tokyo.email: Status.SKIPPED,
         berlin.email: Status.SKIPPED,
+        tokyo_2.email: Status.SENT,
+        berlin_2.email: Status.SENT,
         new_york.email: Status.SENT,
     }
 
@@ -192,17 +214,24 @@ def test_schedule_to_sealed_wave(celery_services, smtp_server):
     answers = list(Answer.objects.filter(response__wave=wave).values())
     comments = list(Comment.objects.filter(wave=wave).values())
     assert (len(responses), len(answers), len(comments)) == (2, given, 1)
-    assert {row["id"] for row in responses}.isdisjoint(response_ids_before_close)
+    assert {row["id"] for row in responses}.isdisjoint(submission_ids_before_close)
+    assert Submission.objects.filter(wave=wave).count() == 0
+    # and no invitation says any more who answered, or who was reminded
+    assert set(Invitation.objects.filter(wave=wave).values_list("responded", "reminder_status", "reminded_at")) == {
+        (False, "", None)
+    }
     identifiers = set()
     for invitation in Invitation.objects.filter(wave=wave):
         identifiers |= {str(invitation.pk), invitation.pk.hex, invitation.token_hash}
     identifiers |= {LINK.match(link)[1] for link in links.values()}
     stored = [str(value) for row in responses + answers + comments for value in row.values()]
     assert [value for value in stored if any(identifier in value for identifier in identifiers)] == []
-    # and nobody else ever heard from Pulse: three invitations and one reminder in all
+    # and nobody else ever heard from Pulse: five invitations and three reminders in all
     assert Counter(rcpt for m in smtp_server.messages for rcpt in m.rcpt_tos) == {
         tokyo.email: 1,
         berlin.email: 1,
+        tokyo_2.email: 2,
+        berlin_2.email: 2,
         new_york.email: 2,
     }
-    assert Invitation.objects.filter(wave=wave).count() == 3
+    assert Invitation.objects.filter(wave=wave).count() == 5

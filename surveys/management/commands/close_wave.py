@@ -6,6 +6,7 @@ import argparse
 
 from django.core.management.base import BaseCommand, CommandError
 
+from surveys.crypto import SealKeyError
 from surveys.models import Wave
 from surveys.waves import wave_close
 
@@ -21,7 +22,10 @@ class Command(BaseCommand):
         if wave is None:
             raise CommandError(f"Unknown wave {options['wave_id']}.")
         was_closed = wave.status == Wave.Status.CLOSED
-        wave = wave_close(wave=wave)
+        try:
+            wave = wave_close(wave=wave)
+        except SealKeyError as exc:
+            raise CommandError(f"Wave {wave.pk} was not closed: {exc}.") from exc
         responses = wave.responses.count()
         invited = wave.invitations.count()
         state = "was already closed" if was_closed else "closed"
