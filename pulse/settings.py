@@ -143,8 +143,9 @@ PULSE_SEAL_PUBLIC_KEY = env_str("PULSE_SEAL_PUBLIC_KEY")
 if not PULSE_SEAL_KEY and not PULSE_SEAL_PUBLIC_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "PULSE_SEAL_KEY must be set when DEBUG is off (on a web server that never seals a wave, "
-            "PULSE_SEAL_PUBLIC_KEY is enough)"
+            "PULSE_SEAL_KEY must be set when DEBUG is off: any secret of at least 32 characters, e.g. from "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))' (on a web server that never seals "
+            "a wave, its public half PULSE_SEAL_PUBLIC_KEY is enough)"
         )
     # Embedded default only: derived from the development secret key, like the token key.
     PULSE_SEAL_KEY = hmac.new(SECRET_KEY.encode(), b"pulse-seal-key", hashlib.sha256).hexdigest()
@@ -332,8 +333,12 @@ if EMAIL_URL:
     EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"]
     EMAIL_USE_TLS = _email["EMAIL_USE_TLS"]
     EMAIL_USE_SSL = _email["EMAIL_USE_SSL"]
-    if _email.get("EMAIL_FILE_PATH"):
-        EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+    if _email["EMAIL_BACKEND"].endswith("filebased.EmailBackend"):
+        # file:///var/mail/pulse is an absolute path; the library drops its leading slash.
+        _mail_path = urlsplit(EMAIL_URL)
+        EMAIL_FILE_PATH = (_mail_path.path if not _mail_path.netloc else _mail_path.netloc + _mail_path.path) or str(
+            DATA_DIR / "mail"
+        )
 elif EMAIL_HOST:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)

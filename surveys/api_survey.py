@@ -78,8 +78,17 @@ class CommentField(serializers.Field):
         return data
 
 
+class TokenField(serializers.CharField):
+    """A token is a string: 5 or true is a malformed request (400), not a failed link guess."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ResponseSubmitSerializer(serializers.Serializer):
-    token = serializers.CharField(trim_whitespace=False)
+    token = TokenField(trim_whitespace=False)
     answers = AnswersField(
         write_only=True,
         help_text="Question code → integer on the question's scale. Skip a question by leaving it out; "
@@ -121,6 +130,7 @@ _RETRY_AFTER = OpenApiParameter(
 # A submission is a token, at most a hundred small answers and a comment of at most 2,000
 # characters: even with every character escaped (\uXXXX) that is well under this.
 SUBMISSION_MAX_BYTES = 64 * 1024
+INTEGER_MAX_DIGITS = 20
 
 
 class SubmissionJSONParser(JSONParser):
@@ -136,11 +146,18 @@ class SubmissionJSONParser(JSONParser):
         if len(raw) > SUBMISSION_MAX_BYTES:
             raise ParseError(f"The body is larger than {SUBMISSION_MAX_BYTES} bytes.")
         try:
-            return json.loads(raw.decode("utf-8"))
+            return json.loads(raw.decode("utf-8"), parse_int=_small_int)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         except ValueError as exc:  # bad UTF-8, bad JSON, an integer of thousands of digits
             raise ParseError(f"JSON parse error - {exc}") from None
+
+
+def _small_int(digits: str) -> int:
+    # No answer has more than a few digits; Python's own limit (4,300) gives a confusing message.
+    if len(digits.lstrip("-")) > INTEGER_MAX_DIGITS:
+        raise ValueError(f"an integer of more than {INTEGER_MAX_DIGITS} digits")
+    return int(digits)
 
 
 class _JsonOnly(DefaultContentNegotiation):
@@ -277,8 +294,11 @@ def _refused(request: Request, problem: TokenProblem) -> Response:
     # The token is known: say it in the employee's language.
     with translation.override(problem.language):
         if isinstance(problem, TokenUsed):
-            return _problem(status.HTTP_409_CONFLICT, "used", gettext("This survey link has been used already."))
-        return _problem(status.HTTP_410_GONE, "expired", gettext("This survey has closed."))
+            response = _problem(status.HTTP_409_CONFLICT, "used", gettext("This survey link has been used already."))
+        else:
+            response = _problem(status.HTTP_410_GONE, "expired", gettext("This survey has closed."))
+    response["Content-Language"] = problem.language
+    return response
 
 
 def _problem(status_code: int, code: str, detail: str) -> Response:

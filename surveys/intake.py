@@ -11,9 +11,11 @@ before sealing) serialise: an answer either lands before the wave is sealed, or 
 expired. Nothing carries a time. The seal at close is the only writer of plaintext answers.
 
 Intake is benchmarked against a one-row insert, so it keeps round trips and Python work
-down: on PostgreSQL a plainly valid submission is ONE statement (the token lookup, the checks
-and the writes); otherwise one SELECT for the invitation (plain SQL), the survey's questions
-from a per-process cache, then the same statement, or (SQLite) a short transaction.
+down: one SELECT for the invitation (plain SQL), the survey's questions from a per-process
+cache and the checks in Python, then on PostgreSQL ONE statement for all the writing (on
+SQLite a short transaction). The answers are checked here, never in SQL: a statement's
+parameters show up in pg_stat_activity and statement logs, and the pattern of questions
+someone answered would link their sealed answers back to them.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ COMMENT_MAX_LENGTH = COMMENT_MAX_CHARACTERS
 # Other processes (the admin in another gunicorn worker) can't clear this process's cache, so
 # entries also age out: an edited survey is picked up everywhere within a minute.
 QUESTIONS_CACHE_TTL = 60.0
-ALL_QUESTIONS = 0  # the cache's key for the whole bank (survey ids start at 1)
 
 
 class TokenProblem(Exception):
@@ -129,10 +130,9 @@ def response_record(*, token: str, answers: Mapping[str, Any], comment: str = ""
     Raises TokenUnknown / TokenUsed / TokenExpired, or AnswersInvalid with an error per bad
     field; on any refusal nothing is written.
     """
-    if connection.vendor == "postgresql" and _record_in_one_round_trip(token=token, answers=answers, comment=comment):
-        return
-    # The general path: look the token up, check the answers against its survey, write. On
-    # PostgreSQL it also finds out, and says, why the one-round-trip attempt recorded nothing.
+    # Look the token up, check the answers against its survey here, then write. What was
+    # answered never reaches the database in a readable form, not even as a statement's
+    # parameters (which pg_stat_activity and a statement log show): only the sealed box does.
     target = _target_for_token(token)
     questions = survey_questions(survey_id=target.survey_id)
     values, comment = _answers_validated(
@@ -157,17 +157,6 @@ def survey_questions(*, survey_id: int) -> dict[str, QuestionSpec]:
     )
     questions = {item.question.code: _question_spec(item.question) for item in items}
     _questions_cache[survey_id] = (now, questions)
-    return questions
-
-
-def questions_active() -> dict[str, QuestionSpec]:
-    """Every active question of the bank by code (codes are unique), from the same cache."""
-    now = time.monotonic()
-    cached = _questions_cache.get(ALL_QUESTIONS)
-    if cached is not None and now - cached[0] < QUESTIONS_CACHE_TTL:
-        return cached[1]
-    questions = {question.code: _question_spec(question) for question in Question.objects.filter(active=True)}
-    _questions_cache[ALL_QUESTIONS] = (now, questions)
     return questions
 
 
@@ -314,7 +303,7 @@ def _response_store(*, target: _Target, answers: list[tuple[int, int]], comment:
     """
     key, box = ballot_encrypt(Ballot(answers=tuple(answers), comment=comment))
     if connection.vendor == "postgresql":
-        return _submission_store_in_one_statement(target=target, question_ids=[q for q, _ in answers], key=key, box=box)
+        return _submission_store_in_one_statement(target=target, key=key, box=box)
     with transaction.atomic():
         if not _invitation_consume(target=target):
             return False
@@ -324,41 +313,7 @@ def _response_store(*, target: _Target, answers: list[tuple[int, int]], comment:
     return True
 
 
-def _record_in_one_round_trip(*, token: str, answers: Mapping[str, Any], comment: Any) -> bool:
-    """PostgreSQL: record a plainly valid submission in ONE statement, or record nothing.
-
-    The common case, a valid answer to an open invitation, then costs one round trip in all,
-    like the one-row insert intake is benchmarked against: the token is looked up, the wave
-    checked and locked, the answers' questions checked against the wave's survey and the
-    comment against its comment box, all inside the statement that writes. The answers'
-    values are checked here first against the question bank (a question's code and scale are
-    the same in every survey). False means nothing was written and the general path must
-    decide: an unknown, used or expired token, a question not in this survey, a comment the
-    survey has no box for, or anything the checks here don't vouch for.
-    """
-    if not token_is_well_formed(token):
-        return False
-    bank = questions_active()
-    try:
-        values, comment = _answers_validated(answers=answers, comment=comment, questions=bank, comment_enabled=True)
-    except AnswersInvalid:
-        return False
-    rows = tuple((bank[code].id, value) for code, value in values.items())
-    key, box = ballot_encrypt(Ballot(answers=rows, comment=comment))
-    return _submission_store_in_one_statement(
-        target=None, token=token, question_ids=[q for q, _ in rows], has_comment=bool(comment), key=key, box=box
-    )
-
-
-def _submission_store_in_one_statement(
-    *,
-    target: _Target | None,
-    question_ids: list[int],
-    key: str,
-    box: bytes,
-    token: str = "",
-    has_comment: bool = False,
-) -> bool:
+def _submission_store_in_one_statement(*, target: _Target, key: str, box: bytes) -> bool:
     """PostgreSQL: the same as the transaction in _response_store, as ONE statement.
 
     The hot path of intake, benchmarked against a one-row insert: a single statement is its
@@ -367,42 +322,17 @@ def _submission_store_in_one_statement(
     lock serialises concurrent submissions; FOR SHARE on the wave row serialises with
     wave_close); the INSERT reads from it, so it inserts nothing when it matched no row.
     The submission's id is drawn by the database (``gen_random_uuid()``, a version 4 UUID).
-
-    Without a ``target`` (the one-round-trip attempt) the invitation is found by ``token``,
-    and the statement also checks that every answered question belongs to the wave's survey
-    (among its active questions) and that a comment has a comment box to go in: the box is
-    opaque here, so the checks take the question ids (and whether there is a comment) as
-    parameters of this statement, which nothing stores.
+    Its parameters are the invitation, its wave, the time and the sealed box: nothing of what
+    was answered.
     """
     quote = connection.ops.quote_name
-    invitation, wave, submission, survey, item, question = (
-        quote(model._meta.db_table) for model in (Invitation, Wave, Submission, Survey, SurveyQuestion, Question)
-    )
-    now = timezone.now()
-    if target is not None:
-        which = "id = %s"
-        wave_is_its_own = "id = %s"
-        params: list[Any] = [target.invitation_id, target.wave_id, Wave.Status.CLOSED.value, now]
-        survey_checks = ""
-    else:
-        which = "token_hash = %s"
-        wave_is_its_own = f"id = {invitation}.wave_id"
-        params = [token_hash(token), Wave.Status.CLOSED.value, now]
-        # Every answered question is one of the survey's active questions, and a comment only
-        # goes where the survey has a box for it.
-        survey_checks = (
-            f" AND NOT EXISTS (SELECT 1 FROM unnest(%s::bigint[]) AS given (id) WHERE given.id NOT IN ("  # noqa: S608
-            f"SELECT item.question_id FROM {item} item JOIN {question} q ON q.id = item.question_id "
-            f"WHERE item.survey_id = {wave}.survey_id AND q.active))"
-            f" AND (%s OR EXISTS (SELECT 1 FROM {survey} WHERE id = {wave}.survey_id AND comment_enabled))"
-        )
-        params += [question_ids, not has_comment]
-    params += [key, box]
+    invitation, wave, submission = (quote(model._meta.db_table) for model in (Invitation, Wave, Submission))
+    params = [target.invitation_id, target.wave_id, Wave.Status.CLOSED.value, timezone.now(), key, box]
     # Only identifiers from the models go into the string; every value is a parameter.
     sql = (
         f"WITH consumed AS (UPDATE {invitation} SET responded = true "  # noqa: S608
-        f"WHERE {which} AND NOT responded AND EXISTS (SELECT 1 FROM {wave} "
-        f"WHERE {wave_is_its_own} AND status <> %s AND closes_at > %s{survey_checks} FOR SHARE) "
+        f"WHERE id = %s AND NOT responded AND EXISTS (SELECT 1 FROM {wave} "
+        "WHERE id = %s AND status <> %s AND closes_at > %s FOR SHARE) "
         "RETURNING wave_id, team_id) "
         f"INSERT INTO {submission} (id, wave_id, team_id, key, box) "
         "SELECT gen_random_uuid(), wave_id, team_id, %s, %s FROM consumed"

@@ -227,6 +227,9 @@ class Wave(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     sealed = models.BooleanField(default=False)
+    # Answers the seal did not keep because fewer than k answered the whole wave: they could
+    # never be shown, and so few could be told apart. Participation still counts them.
+    responses_discarded = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-opens_on", "-id"]

@@ -7,9 +7,11 @@ meanwhile (DESIGN.md, Anonymity 1). In that one transaction it
 2. freezes the team tree as it is now (``WaveTeam``) and attributes each response to a group:
    the respondent's own team, or, for a team holding fewer than k responses, its parent, from
    the leaves up, so every group that holds responses holds at least k; what reaches the top
-   of the audience still short of k belongs to the wave as a whole (no team);
+   of the audience still short of k belongs to the wave as a whole (no team), which is itself
+   topped up to k with the smallest other group if need be;
 3. writes the responses, answers and comments in plaintext for the first and only time, in a
-   random order with fresh uuid4 ids;
+   random order with fresh uuid4 ids — unless fewer than k answered the whole wave, when only
+   the count is kept (``Wave.responses_discarded``);
 4. keeps participation as counts per group (``WaveParticipation``);
 5. deletes the submissions, and clears every per-person trace of answering from the wave's
    invitations (the ``responded`` mark, reminder status and times, attempts, claims) in one
@@ -57,6 +59,7 @@ class SealResult:
     responses: int
     comments: int
     groups: int
+    discarded: int = 0  # answers not kept: fewer than k answered the whole wave
 
 
 def wave_seal(*, wave: Wave) -> SealResult:
@@ -75,7 +78,13 @@ def wave_seal(*, wave: Wave) -> SealResult:
         responses=Counter(team_id for team_id, _ in ballots),
         k=wave.min_respondents,
     )
-    result = _plaintext_write(wave=wave, ballots=ballots, group_of=group_of)
+    if len(ballots) < wave.min_respondents:
+        # Fewer than k answered the whole wave: nothing of it could ever be shown, and so few
+        # plaintext answers could be told apart by anyone who knows who answered. Only the
+        # count is kept.
+        result = SealResult(responses=0, comments=0, groups=0, discarded=len(ballots))
+    else:
+        result = _plaintext_write(wave=wave, ballots=ballots, group_of=group_of)
     _participation_keep(wave=wave, invited=invited, ballots=ballots, group_of=group_of)
     Submission.objects.filter(wave=wave).delete()
     _invitations_forget_who_answered(wave=wave)
@@ -119,7 +128,31 @@ def groups_attribute(
             team = passed_to[team]
         return team
 
-    return {team: group(team) for team in parents}
+    return _wave_group_filled({team: group(team) for team in parents}, responses=responses, k=k)
+
+
+def _wave_group_filled(
+    group_of: dict[int, int | None], *, responses: Mapping[int, int], k: int
+) -> dict[int, int | None]:
+    """The wave as a whole (None) must hold at least k too, when it holds anything.
+
+    What reached the top of the audience short of k goes to the wave as a whole; if that is
+    still fewer than k (two small root teams, say, or a one-person team moved to the root
+    before the seal), it would be a tiny group that anyone knowing who answered could read
+    person by person. So the smallest group that holds k or more joins it, until it holds k
+    or no other group is left: fewer team results for that wave, never a group under k.
+    """
+    while True:
+        held = Counter()
+        for team, count in responses.items():
+            held[group_of[team]] += count
+        if not 0 < held[None] < k:
+            return group_of
+        groups = sorted((count, team) for team, count in held.items() if team is not None and count)
+        if not groups:
+            return group_of  # the whole wave holds fewer than k: the seal writes none of it
+        smallest = groups[0][1]
+        group_of = {team: None if group == smallest else group for team, group in group_of.items()}
 
 
 def _ballots_opened(*, wave: Wave, boxes: Mapping[str, object]) -> list[tuple[int, crypto.Ballot]]:
@@ -192,7 +225,7 @@ def _plaintext_write(
     Response.objects.bulk_create(responses, batch_size=BULK_BATCH)
     Answer.objects.bulk_create(answers, batch_size=BULK_BATCH)
     Comment.objects.bulk_create(comments, batch_size=BULK_BATCH)
-    return SealResult(responses=len(responses), comments=len(comments), groups=len(set(group_of.values())))
+    return SealResult(responses=len(responses), comments=len(comments), groups=len({r.team_id for r in responses}))
 
 
 def _participation_keep(

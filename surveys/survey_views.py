@@ -23,6 +23,7 @@ from functools import wraps
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -125,6 +126,11 @@ def survey_form(request: HttpRequest) -> HttpResponse:
     except TokenProblem as problem:
         return _refused_page(request, problem)
     if request.method == "POST":
+        try:
+            request.POST  # noqa: B018 - parse it now: Django refuses a body too large or with too many fields
+        except (RequestDataTooBig, TooManyFieldsSent):
+            with translation.override(invitation_language(invitation)):
+                return _problem_page(request, "too_large", status=400)
         if not constant_time_compare(request.POST.get(FORM_KEY_FIELD, ""), form_key(token)):
             return _problem_page(request, "stale_form", status=403)
         return _survey_submit(request, token, invitation)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from . import tokens
+from .crypto import SealKeyError
 from .models import Employee, Invitation, Schedule, Submission, Survey, Team, Wave
 from .scheduling import local_send_at, schedule_occurrences
 from .seal import wave_seal
@@ -255,8 +256,8 @@ def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
             return wave
         wave.status, wave.closed_at = Wave.Status.CLOSED, now
         result = wave_seal(wave=wave)
-        wave.sealed = True
-        wave.save(update_fields=["status", "closed_at", "sealed"])
+        wave.sealed, wave.responses_discarded = True, result.discarded
+        wave.save(update_fields=["status", "closed_at", "sealed", "responses_discarded"])
         logger.info("wave %s sealed: %d responses, %d comments", wave.pk, result.responses, result.comments)
         # robust: a failed VACUUM is logged and must not keep the analysis from being enqueued.
         transaction.on_commit(_sealed_tables_vacuum, robust=True)
@@ -286,7 +287,18 @@ def _sealed_tables_vacuum() -> None:
 
 
 def waves_close_due(*, now: datetime | None = None) -> list[Wave]:
-    """Close every wave whose closing time has passed."""
+    """Close every wave whose closing time has passed; returns the ones closed.
+
+    A wave that can't be sealed (its boxes need a seal key this process lacks) stays open and
+    is logged as an error on every run until the key is there; it never keeps the other due
+    waves from closing.
+    """
     now = now or timezone.now()
     due = Wave.objects.filter(~Q(status=Wave.Status.CLOSED), closes_at__lte=now).order_by("closes_at", "pk")
-    return [wave_close(wave=wave, now=now) for wave in due]
+    closed = []
+    for wave in due:
+        try:
+            closed.append(wave_close(wave=wave, now=now))
+        except SealKeyError as exc:
+            logger.error("wave %s is due to close but can't be sealed: %s", wave.pk, exc)
+    return closed

@@ -86,8 +86,9 @@ def load_settings(tmp_path: Path, names: list[str], **variables: str) -> dict[st
         pytest.param({"DEBUG": "0"}, "SECRET_KEY must be set when DEBUG is off", id="no-secret-key-without-debug"),
         pytest.param(
             {"DEBUG": "0", "SECRET_KEY": SECRET},
-            "PULSE_SEAL_KEY must be set when DEBUG is off (on a web server that never seals a wave, "
-            "PULSE_SEAL_PUBLIC_KEY is enough)",
+            "PULSE_SEAL_KEY must be set when DEBUG is off: any secret of at least 32 characters, e.g. from "
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))' (on a web server that never seals "
+            "a wave, its public half PULSE_SEAL_PUBLIC_KEY is enough)",
             id="no-seal-key-without-debug",
         ),
         pytest.param(
@@ -488,6 +489,28 @@ def test_seal_key_command_makes_a_key_and_prints_the_public_half_of_the_one_in_u
     assert set(lines) == {"PULSE_SEAL_KEY", "PULSE_SEAL_PUBLIC_KEY"}
     assert len(lines["PULSE_SEAL_KEY"]) >= 32
 
-    public = start_up(tmp_path, "seal_key", "--public", PULSE_SEAL_KEY=lines["PULSE_SEAL_KEY"])
+    old = secrets.token_urlsafe(48)
+    public = start_up(
+        tmp_path, "seal_key", "--public", PULSE_SEAL_KEY=lines["PULSE_SEAL_KEY"], PULSE_SEAL_KEY_FALLBACKS=old
+    )
 
-    assert (public.returncode, public.stdout) == (0, f"PULSE_SEAL_PUBLIC_KEY={lines['PULSE_SEAL_PUBLIC_KEY']}\n")
+    def key_id(secret: str) -> str:
+        return crypto.key_id(crypto.private_key_derive(secret).public_key)
+
+    assert public.returncode == 0, public.stderr
+    assert public.stdout.splitlines() == [
+        f"PULSE_SEAL_PUBLIC_KEY={lines['PULSE_SEAL_PUBLIC_KEY']}",
+        f"# key id {key_id(lines['PULSE_SEAL_KEY'])}: PULSE_SEAL_KEY",
+        f"# key id {key_id(old)}: PULSE_SEAL_KEY_FALLBACKS, number 1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [("file:///var/spool/pulse-mail", "/var/spool/pulse-mail"), ("file://relative/mail", "relative/mail")],
+    ids=["absolute", "relative"],
+)
+def test_email_url_file_keeps_an_absolute_path_absolute(tmp_path, url, path):
+    loaded = load_settings(tmp_path, ["EMAIL_BACKEND", "EMAIL_FILE_PATH"], EMAIL_URL=url)
+
+    assert loaded == {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": path}

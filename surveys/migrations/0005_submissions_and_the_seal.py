@@ -19,6 +19,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='wave',
+            name='responses_discarded',
+            field=models.PositiveIntegerField(default=0),
+        ),
         migrations.AlterField(
             model_name='comment',
             name='team',

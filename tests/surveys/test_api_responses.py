@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from surveys.intake import questions_active, survey_questions
+from surveys.intake import survey_questions
 from surveys.models import Wave
 from tests.sealed import submissions_opened
 from tests.surveys.test_intake import make_invitation, stored
@@ -214,16 +214,15 @@ def test_a_blank_comment_is_fine_without_comment_box(client):
 
 
 def test_a_submission_takes_a_fixed_number_of_queries(client, django_assert_num_queries):
-    # The intake hot path, benchmarked against a one-row insert. On PostgreSQL one round trip:
-    # one statement that finds the invitation, checks it and does all the writing (it is its
-    # own transaction). On SQLite: SELECT, then UPDATE + INSERT submission in a transaction
-    # (here a savepoint inside the test's transaction).
+    # The intake hot path, benchmarked against a one-row insert: a SELECT that finds the
+    # invitation, then on PostgreSQL one statement that does all the writing (its own
+    # transaction); on SQLite UPDATE + INSERT submission in a transaction (here a savepoint
+    # inside the test's transaction).
     invitation = make_invitation()
     survey_questions(survey_id=invitation.wave.survey_id)
-    questions_active()
     body = {"token": invitation.token, "answers": {"t_workload": 4, "t_growth": 2, "t_enps": 9}}
 
-    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 5):
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 5):
         response = client.post(URL, body, format="json")
 
     assert response.status_code == 201
@@ -263,3 +262,35 @@ def test_the_schema_describes_both_survey_endpoints(client):
         "text",
     ]
     assert "Retry-After" in submit["responses"]["429"]["headers"]
+
+
+@pytest.mark.parametrize("token", [5, True, ["x"], {"a": 1}], ids=["int", "bool", "list", "object"])
+def test_a_token_that_is_not_a_string_is_a_bad_request_not_a_failed_guess(client, token):
+    invitation = make_invitation()
+
+    response = client.post(URL, {"token": token, "answers": {"t_workload": 3}}, format="json")
+
+    assert (response.status_code, response.json()) == (400, {"token": "Not a valid string."})
+    assert stored(invitation) == (0, 0, 0, False)
+
+
+def test_an_integer_of_too_many_digits_is_named_plainly(client):
+    invitation = make_invitation()
+    body = '{"token": "%s", "answers": {"t_workload": %s}}' % (invitation.token, "9" * 5000)  # noqa: UP031
+
+    response = client.generic("POST", URL, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == {"detail": "JSON parse error - an integer of more than 20 digits"}
+    assert stored(invitation) == (0, 0, 0, False)
+
+
+def test_a_refusal_of_a_known_link_says_its_language(client):
+    invitation = make_invitation(status=Wave.Status.CLOSED)
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+
+    response = client.post(URL, {"token": invitation.token, "answers": {"t_workload": 3}}, format="json")
+
+    assert response.status_code == 410
+    assert response["Content-Language"] == "de"

@@ -18,7 +18,6 @@ from surveys.intake import (
     TokenUsed,
     invitation_for_token,
     invitation_language,
-    questions_active,
     response_record,
     survey_questions,
     survey_questions_cache_clear,
@@ -317,30 +316,47 @@ def test_token_problems_never_carry_the_token():
 
 
 def test_a_successful_submission_takes_a_fixed_number_of_queries(django_assert_num_queries):
-    # The questions come from the warm per-process cache. On PostgreSQL: ONE statement that
-    # finds the invitation by its token's hash, checks the wave and the answers' questions,
-    # marks it answered and inserts the sealed submission (its own transaction). Elsewhere
-    # (SQLite): a SELECT for the invitation, then a transaction (a savepoint inside the
-    # test's) of UPDATE and INSERT submission.
+    # The questions come from the warm per-process cache. A SELECT finds the invitation by its
+    # token's hash; the answers are checked in Python; then on PostgreSQL ONE statement marks
+    # it answered and inserts the sealed submission (its own transaction), elsewhere (SQLite) a
+    # transaction (a savepoint inside the test's) of UPDATE and INSERT submission.
     invitation = make_invitation()
     survey_questions(survey_id=invitation.wave.survey_id)
-    questions_active()
     on_postgres = connection.vendor == "postgresql"
 
-    with django_assert_num_queries(1 if on_postgres else 5) as captured:
+    with django_assert_num_queries(2 if on_postgres else 5) as captured:
         response_record(token=invitation.token, answers={"t_workload": 4, "t_growth": 2, "t_enps": 9}, comment="Hi")
 
     statements = [query["sql"].split()[0].upper() for query in captured.captured_queries]
     if on_postgres:
-        assert statements == ["WITH"]
+        assert statements == ["SELECT", "WITH"]
     else:
         assert statements == ["SELECT", "SAVEPOINT", "UPDATE", "INSERT", "RELEASE"]
     assert stored(invitation) == (1, 3, 1, True)
 
 
+def test_no_statement_carries_what_was_answered(django_assert_num_queries):
+    # A statement's parameters show in pg_stat_activity and statement logs: which questions
+    # someone answered (or skipped), or whether they left a comment, would link their sealed
+    # answers back to them. Only the token's hash, ids, times and the opaque box go in.
+    invitation = make_invitation()
+    survey_questions(survey_id=invitation.wave.survey_id)
+    question_ids = sorted(Question.objects.filter(code__in=["t_workload", "t_enps"]).values_list("pk", flat=True))
+
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 5) as captured:
+        response_record(token=invitation.token, answers={"t_workload": 4, "t_enps": 9}, comment="Secret words")
+
+    for query in captured.captured_queries:
+        assert "Secret words" not in query["sql"]
+        assert str(question_ids) not in query["sql"]
+        assert "{" + ",".join(map(str, question_ids)) + "}" not in query["sql"]
+    write = captured.captured_queries[-1 if connection.vendor == "postgresql" else -2]["sql"]
+    assert "unnest" not in write
+    assert stored(invitation) == (1, 2, 1, True)
+
+
 def test_a_question_of_another_survey_is_unknown_here_and_nothing_is_written():
-    # The bank knows the code (so the one-statement attempt's own checks pass it), but this
-    # wave's survey doesn't ask it.
+    # The bank knows the code, but this wave's survey doesn't ask it.
     invitation = make_invitation()
     QuestionFactory(code="elsewhere_1")
 

@@ -30,7 +30,7 @@ TREE = {1: None, 2: 1, 3: 2, 4: 2, 5: 1}
 
 
 def test_a_team_of_at_least_k_keeps_its_responses():
-    assert groups_attribute(parents=TREE, tops=set(), responses={3: 5, 2: 1}, k=5)[3] == 3
+    assert groups_attribute(parents=TREE, tops=set(), responses={3: 5, 2: 1, 1: 4}, k=5)[3] == 3
 
 
 def test_a_small_team_passes_its_responses_to_its_parent():
@@ -45,11 +45,29 @@ def test_small_siblings_together_make_their_parent_a_group():
     assert (groups[3], groups[4], groups[2]) == (2, 2, 2)
 
 
-def test_what_reaches_the_top_still_short_of_k_belongs_to_the_wave():
-    # Sales 3 goes to Acme, which with its 1 holds 4 < 5 at the root: the wave as a whole.
-    # Eng's 6 stay in Eng and don't count towards Acme.
+def test_what_reaches_the_top_short_of_k_belongs_to_the_wave_once_the_wave_holds_k():
+    # Sales 3 goes to Acme, which with its 2 holds 5 at the root: a group of its own.
+    groups = groups_attribute(parents=TREE, tops=set(), responses={5: 3, 1: 2, 2: 6}, k=5)
+    assert (groups[5], groups[1], groups[2]) == (1, 1, 2)
+
+    # Sales 3 and Acme's 1 make 4 < 5 at the root: the wave as a whole, which would then hold
+    # a group of four. So the smallest group of k or more (Eng, 6) joins it: 10.
     groups = groups_attribute(parents=TREE, tops=set(), responses={5: 3, 1: 1, 2: 6}, k=5)
-    assert (groups[5], groups[1], groups[2]) == (None, None, 2)
+    assert (groups[5], groups[1], groups[2], groups[3]) == (None, None, None, None)
+
+
+def test_the_wave_as_a_whole_takes_the_smallest_group_it_needs_and_no_more():
+    #   1 Acme ── 2 Eng (8) ── 3 ML (5)         6 Lonely (1), a root of its own
+    tree = {**TREE, 6: None}
+    groups = groups_attribute(parents=tree, tops=set(), responses={2: 8, 3: 5, 6: 1}, k=5)
+
+    # ML (5, the smallest) tops the wave up to 6; Eng keeps its 8
+    assert (groups[6], groups[3], groups[2]) == (None, None, 2)
+
+
+def test_a_wave_with_fewer_than_k_responses_in_all_has_only_the_wave():
+    groups = groups_attribute(parents=TREE, tops=set(), responses={3: 2, 5: 2}, k=5)
+    assert set(groups.values()) == {None}
 
 
 def test_the_top_of_the_audience_passes_nothing_above_it():
@@ -71,12 +89,12 @@ CODES = ("seal_a", "seal_b")
 
 @pytest.fixture
 def org(db):
-    """Acme (1 person) / Eng (6) / Eng/ML (2), and Acme/Sales (3): twelve people."""
+    """Acme (2 people) / Eng (6) / Eng/ML (2), and Acme/Sales (3): thirteen people."""
     acme = TeamFactory(name="Acme")
     eng = TeamFactory(name="Eng", parent=acme)
     ml = TeamFactory(name="ML", parent=eng)
     sales = TeamFactory(name="Sales", parent=acme)
-    for team, count in ((acme, 1), (eng, 6), (ml, 2), (sales, 3)):
+    for team, count in ((acme, 2), (eng, 6), (ml, 2), (sales, 3)):
         EmployeeFactory.create_batch(count, team=team)
     return {"acme": acme, "eng": eng, "ml": ml, "sales": sales}
 
@@ -97,8 +115,8 @@ def _launch_and_answer(*, who=lambda invitation: True, remind: bool = False) -> 
     return wave
 
 
-def test_small_teams_are_sealed_into_their_parent_or_the_wave(org):
-    # given everyone answered: ML (2) -> Eng (6 + 2 = 8); Sales (3) -> Acme (1 + 3 = 4) -> the wave
+def test_small_teams_are_sealed_into_their_parent(org):
+    # given everyone answered: ML (2) -> Eng (6 + 2 = 8); Sales (3) -> Acme (2 + 3 = 5)
     wave = _launch_and_answer()
 
     # when
@@ -106,13 +124,50 @@ def test_small_teams_are_sealed_into_their_parent_or_the_wave(org):
 
     # then every group that holds responses holds at least k, and comments follow their response
     responses = Counter(Response.objects.filter(wave=wave).values_list("team__path", flat=True))
-    assert responses == {"Acme/Eng": 8, None: 4}
+    assert responses == {"Acme/Eng": 8, "Acme": 5}
     comments = Counter(Comment.objects.filter(wave=wave).values_list("team__path", "text"))
-    assert {path for path, _ in comments} == {"Acme/Eng", None}
+    assert {path for path, _ in comments} == {"Acme/Eng", "Acme"}
     assert sorted(text.split(" says")[0] for path, text in comments if path == "Acme/Eng") == ["Eng"] * 6 + ["ML"] * 2
+    assert sorted(text.split(" says")[0] for path, text in comments if path == "Acme") == ["Acme"] * 2 + ["Sales"] * 3
     # and participation is kept per group, not per team
     participation = set(WaveParticipation.objects.filter(wave=wave).values_list("team__path", "invited", "responded"))
-    assert participation == {("Acme/Eng", 8, 8), (None, 4, 4)}
+    assert participation == {("Acme/Eng", 8, 8), ("Acme", 5, 5)}
+
+
+def test_a_one_person_team_of_its_own_never_makes_a_group_of_one(org):
+    # given a wave for Eng and for a one-person root team (HR could build that on purpose)
+    lonely = TeamFactory(name="Lonely")
+    EmployeeFactory(team=lonely)
+    wave = wave_launch(survey=_survey(), teams=[org["eng"], lonely])
+    for n, invitation in enumerate(wave.invitations.order_by("employee_id")):
+        response_record(token=token_for(invitation.id), answers={"seal_a": 1 + n % 5})
+
+    # when
+    wave_close(wave=wave)
+
+    # then Lonely's answer reached the top short of k, so the wave as a whole took in the
+    # smallest group it needed (Eng, 8): no stored group holds fewer than k
+    responses = Counter(Response.objects.filter(wave=wave).values_list("team__path", flat=True))
+    assert responses == {None: 9}
+    assert set(WaveParticipation.objects.filter(wave=wave).values_list("team__path", "invited", "responded")) == {
+        (None, 9, 9)
+    }
+
+
+def test_a_wave_answered_by_fewer_than_k_keeps_only_the_count(org):
+    # given four of thirteen answered (k = 5)
+    answers = iter([True] * 4 + [False] * 9)
+    wave = _launch_and_answer(who=lambda invitation: next(answers))
+
+    # when
+    closed = wave_close(wave=wave)
+
+    # then no answer is written in plaintext, the boxes are gone, and only the count is kept
+    assert (Response.objects.count(), Comment.objects.count(), Submission.objects.count()) == (0, 0, 0)
+    assert closed.responses_discarded == 4
+    assert sum(WaveParticipation.objects.filter(wave=wave).values_list("responded", flat=True)) == 4
+    assert (closed.status, closed.sealed) == (Wave.Status.CLOSED, True)
+    assert not Invitation.objects.filter(wave=wave, responded=True).exists()
 
 
 def test_participation_counts_everyone_invited_to_a_group(org):
@@ -123,11 +178,12 @@ def test_participation_counts_everyone_invited_to_a_group(org):
     wave_close(wave=wave)
 
     participation = set(WaveParticipation.objects.filter(wave=wave).values_list("team__path", "invited", "responded"))
-    assert participation == {("Acme/Eng", 8, 5), (None, 4, 0)}
+    assert participation == {("Acme/Eng", 8, 5), (None, 5, 0)}
 
 
 def test_the_seal_freezes_the_tree_it_used(org):
-    # given ML is moved under Sales while the wave is open: at the seal ML (2) + Sales (3) = 5
+    # given ML is moved under Sales while the wave is open: at the seal ML (2) + Sales (3) = 5,
+    # Eng 6, and Acme's own 2 reach the top short of k, which the smallest group (Sales) tops up
     wave = _launch_and_answer()
     team_move(team=org["ml"], parent=org["sales"])
 
@@ -136,7 +192,7 @@ def test_the_seal_freezes_the_tree_it_used(org):
 
     # then attribution used the tree at the seal, and that tree is kept for the wave
     responses = Counter(Response.objects.filter(wave=wave).values_list("team__name", flat=True))
-    assert responses == {"Eng": 6, "Sales": 5, None: 1}
+    assert responses == {"Eng": 6, None: 7}
     frozen = dict(WaveTeam.objects.filter(wave=wave).values_list("team__name", "path"))
     assert frozen == {"Acme": "Acme", "Eng": "Acme/Eng", "ML": "Acme/Sales/ML", "Sales": "Acme/Sales"}
     # a later rename changes the live tree, not the wave's
@@ -195,8 +251,8 @@ def test_an_altered_submission_stops_the_seal_and_changes_nothing(org):
         wave_close(wave=wave)
     wave.refresh_from_db()
     assert (wave.status, wave.sealed) == (Wave.Status.OPEN, False)
-    assert (Submission.objects.count(), Response.objects.count(), WaveTeam.objects.count()) == (12, 0, 0)
-    assert Invitation.objects.filter(wave=wave, responded=True).count() == 12
+    assert (Submission.objects.count(), Response.objects.count(), WaveTeam.objects.count()) == (13, 0, 0)
+    assert Invitation.objects.filter(wave=wave, responded=True).count() == 13
 
 
 def test_a_rotated_seal_key_opens_what_was_sealed_to_the_old_one_through_the_fallbacks(org, settings):
@@ -212,12 +268,12 @@ def test_a_rotated_seal_key_opens_what_was_sealed_to_the_old_one_through_the_fal
     old_id = crypto.key_id(crypto.private_key_derive(old).public_key)
     with pytest.raises(SealKeyError, match=f"no seal key with id {old_id} is configured"):
         wave_close(wave=wave)
-    assert Submission.objects.count() == 12
+    assert Submission.objects.count() == 13
 
     # and with it among the fallbacks, the seal goes through
     settings.PULSE_SEAL_KEY_FALLBACKS = [old]
     wave_close(wave=wave)
-    assert Response.objects.filter(wave=wave).count() == 12
+    assert Response.objects.filter(wave=wave).count() == 13
 
 
 def test_a_submission_box_has_the_same_size_whatever_it_holds(org):
@@ -235,7 +291,7 @@ def test_a_submission_box_has_the_same_size_whatever_it_holds(org):
 def test_a_wave_closed_while_its_last_answers_come_in_takes_them_all(org):
     # the wave is sealed with what was recorded; a later submission is refused as closed
     wave = _launch_and_answer(who=lambda invitation: invitation.team.name != "Acme")
-    late = wave.invitations.get(team=org["acme"])
+    late = wave.invitations.filter(team=org["acme"]).first()
     wave_close(wave=wave, now=timezone.now() - timedelta(seconds=1))
 
     with pytest.raises(TokenExpired):

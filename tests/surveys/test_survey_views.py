@@ -454,3 +454,21 @@ def test_the_link_itself_accepts_no_post(client):
 
     assert response.status_code == 405
     assert stored(invitation) == (0, 0, 0, False)
+
+
+def test_a_form_too_large_to_read_is_refused_with_a_page_in_the_employees_language(client, settings):
+    # given a German employee's open form, and a post over Django's size limit
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    invitation = make_invitation()
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+    open_link(client, invitation)
+
+    # when
+    response = submit(client, {"answer-t_workload": "3", "comment": "x" * 20_000})
+
+    # then a page says so (not Django's bare "Bad Request"), and nothing was written
+    assert response.status_code == 400
+    assert_survey_headers(response)
+    assert Page(response.content.decode()).text("h1") == [german("Your answers could not be sent")]
+    assert stored(invitation) == (0, 0, 0, False)

@@ -8,6 +8,7 @@ import pytest
 from celery import current_app
 from django.utils import timezone
 
+from surveys import crypto
 from surveys.crypto import SealKeyError
 from surveys.intake import response_record
 from surveys.models import Answer, Comment, Invitation, Response, Submission, SurveyQuestion, Wave
@@ -207,3 +208,22 @@ def test_close_due_closes_only_waves_past_their_closing_time(db):
     }
     closed.refresh_from_db()
     assert closed.closed_at == earlier
+
+
+def test_a_due_wave_that_cannot_be_sealed_does_not_keep_the_others_open(db, settings, caplog):
+    # given two due waves: the first one's submission is sealed to a key this process no longer has
+    now = timezone.now()
+    stuck, fine = WaveFactory(closes_at=now - timedelta(hours=2)), WaveFactory(closes_at=now - timedelta(hours=1))
+    old_key = "an-old-seal-key-that-was-rotated-away-too-early"
+    settings.PULSE_SEAL_PUBLIC_KEY = crypto.public_key_text(crypto.private_key_derive(old_key).public_key)
+    key, box = crypto.ballot_encrypt(crypto.Ballot(answers=((QuestionFactory().pk, 3),), comment=""))
+    Submission.objects.create(wave=stuck, team=TeamFactory(), key=key, box=box)
+
+    # when the housekeeping task closes what is due
+    closed = waves_close_due(now=now)
+
+    # then the other wave is closed and sealed; the stuck one stays open, logged with the reason
+    assert [wave.pk for wave in closed] == [fine.pk]
+    assert dict(Wave.objects.values_list("pk", "status")) == {stuck.pk: Wave.Status.OPEN, fine.pk: Wave.Status.CLOSED}
+    assert f"wave {stuck.pk} is due to close but can't be sealed: no seal key with id {key}" in caplog.text
+    assert Submission.objects.filter(wave=stuck).count() == 1

@@ -31,4 +31,9 @@ class Command(BaseCommand):
         state = "was already closed" if was_closed else "closed"
         self.stdout.write(f"Wave {wave.pk} {state} at {wave.closed_at:%Y-%m-%d %H:%M} UTC.")
         self.stdout.write(f"Responses: {responses} of {invited} invited")
+        if wave.responses_discarded:
+            self.stdout.write(
+                f"Not kept: {wave.responses_discarded} answers (fewer than {wave.min_respondents} answered "
+                "the whole wave, too few to keep anonymous)"
+            )
         self.stdout.write(f"Sealed: {'yes' if wave.sealed else 'no'}")

@@ -15,6 +15,10 @@ from django.core.management.base import BaseCommand, CommandError
 from surveys import crypto
 
 
+def _key_id(secret: str) -> str:
+    return crypto.key_id(crypto.private_key_derive(secret).public_key)
+
+
 class Command(BaseCommand):
     help = "Print a new PULSE_SEAL_KEY and its PULSE_SEAL_PUBLIC_KEY, or (--public) the public half of the current key."
 
@@ -28,6 +32,10 @@ class Command(BaseCommand):
             if not settings.PULSE_SEAL_KEY:
                 raise CommandError("PULSE_SEAL_KEY is not set in this environment.")
             self.stdout.write(f"PULSE_SEAL_PUBLIC_KEY={settings.PULSE_SEAL_PUBLIC_KEY}")
+            # The ids a refused seal names ("no seal key with id ..."), to tell which key it needs.
+            self.stdout.write(f"# key id {_key_id(settings.PULSE_SEAL_KEY)}: PULSE_SEAL_KEY")
+            for n, fallback in enumerate(settings.PULSE_SEAL_KEY_FALLBACKS, start=1):
+                self.stdout.write(f"# key id {_key_id(fallback)}: PULSE_SEAL_KEY_FALLBACKS, number {n}")
             return
         secret = secrets.token_urlsafe(48)
         public = crypto.public_key_text(crypto.private_key_derive(secret).public_key)
