@@ -3,6 +3,8 @@
 - ``services_required()``: both benches need PostgreSQL and Redis; exit with a clear message otherwise.
 - ``throwaway_database(name)``: a fresh ``pulse_bench_<name>`` on the server DATABASE_URL points
   to, dropped afterwards whatever happens; the user's own database is never opened.
+- ``seal_key_env()``: a seal key of the run's own, for a process that seals and for a web server
+  that only encrypts (with DEBUG off, Pulse's settings require one or the other).
 - ``Processes``: children started in their own process groups (so a worker's pool goes with
   it), stopped on exit, on failure and on Ctrl-C.
 - ``free_port()``, ``machine_note()``, ``progress()``.
@@ -79,6 +81,22 @@ def service_env(*, database_url: str, redis_url: str) -> dict[str, str]:
     for name in ("EMAIL_URL", "EMAIL_HOST", "PULSE_TOKEN_KEY", "PULSE_BASE_URL", "ALLOWED_HOSTS"):
         env.pop(name, None)
     return env
+
+
+def seal_key_env() -> tuple[dict[str, str], dict[str, str]]:
+    """A fresh seal key for the run: (environment of a process that seals, of a web server).
+
+    The first holds the secret (``PULSE_SEAL_KEY``), the second only its public half
+    (``PULSE_SEAL_PUBLIC_KEY``), as the web tier is deployed; boxes sealed by either open
+    with the first. Add them to ``service_env()``'s environment.
+    """
+    from surveys.crypto import private_key_derive, public_key_text
+
+    secret = secrets.token_urlsafe(32)
+    public = public_key_text(private_key_derive(secret).public_key)
+    keys = ("PULSE_SEAL_KEY", "PULSE_SEAL_PUBLIC_KEY", "PULSE_SEAL_KEY_FALLBACKS")
+    unset = dict.fromkeys(keys, "")  # the settings read an empty value as unset
+    return unset | {"PULSE_SEAL_KEY": secret}, unset | {"PULSE_SEAL_PUBLIC_KEY": public}
 
 
 def progress(iterable: Any = None, **kwargs: Any) -> Any:
@@ -316,10 +334,16 @@ def gunicorn_serve(argv: list[str]) -> None:
     Server("%(prog)s [OPTIONS] [APP_MODULE]", prog="gunicorn").run()
 
 
-def gunicorn_command(*, port: int, workers: int) -> list[str]:
-    """The command both intake servers run: Pulse's gunicorn settings, a fixed worker count, no access log."""
+def gunicorn_command(*, port: int, workers: int, threads: int = 0) -> list[str]:
+    """The command both intake servers run: Pulse's gunicorn settings, a fixed worker count, no access log.
+
+    ``threads`` > 0: gthread workers with that many threads each; otherwise sync workers.
+    """
     config = str(ROOT / "pulse" / "gunicorn.conf.py")
-    return [PYTHON, __file__, "gunicorn", "-c", config, f"--workers={workers}", f"--bind={HOST}:{port}"]
+    command = [PYTHON, __file__, "gunicorn", "-c", config, f"--workers={workers}", f"--bind={HOST}:{port}"]
+    if threads:
+        command += ["--worker-class=gthread", f"--threads={threads}"]
+    return command
 
 
 def main() -> None:

@@ -52,6 +52,7 @@ from bench._common import (
     Sink,
     machine_note,
     progress,
+    seal_key_env,
     service_env,
     services_required,
     sigterm_as_interrupt,
@@ -374,7 +375,7 @@ def main() -> None:
 
     log = Path(tempfile.mkstemp(prefix="pulse-bench-fanout-", suffix=".log")[1])
     with sigterm_as_interrupt(), throwaway_database(database_url, "fanout") as bench_url, Processes() as processes:
-        env = service_env(database_url=bench_url, redis_url=redis_url)
+        env = service_env(database_url=bench_url, redis_url=redis_url) | seal_key_env()[0]
         os.environ.clear()
         os.environ.update(env)
         try:

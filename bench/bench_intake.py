@@ -1,7 +1,7 @@
 """Answer-intake benchmark: ``POST /api/v1/responses/`` over HTTP against a minimal one-row-insert view.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/bench_intake.py [--duration 20] [--rounds 3] [--workers 4]
+        .venv/bin/python bench/bench_intake.py [--duration 20] [--rounds 3] [--server 4 --server 2x4]
 
 It never touches your data: it creates (and drops) its own database ``pulse_bench_intake`` on
 the server DATABASE_URL points to. In one run it:
@@ -10,15 +10,19 @@ the server DATABASE_URL points to. In one run it:
    imports an org of ``--invitations`` people and launches one open wave for all of them;
    computes every invitation's token (``surveys.tokens.token_for``); creates the baseline's
    table;
-2. starts two servers with the same gunicorn settings (``pulse/gunicorn.conf.py``, ``--workers``
-   sync workers, no access log, DEBUG off): Pulse, and the baseline of
-   ``bench/intake_baseline.py`` (Pulse's settings; one view that inserts one row with a single
-   INSERT, and its twin that wraps the INSERT in ``transaction.atomic()``);
+2. starts, for each server configuration (``--server W`` for W sync workers, ``--server WxT``
+   for W gthread workers of T threads; by default both ``4`` and ``2x4``), two servers with
+   the same gunicorn settings (``pulse/gunicorn.conf.py``, no access log, DEBUG off): Pulse,
+   and the baseline of ``bench/intake_baseline.py`` (Pulse's settings; one view that inserts
+   one row with a single INSERT, and its twin that wraps the INSERT in ``transaction.atomic()``).
+   Both hold only the public half of the run's seal key, as the web tier is deployed;
 3. drives each with ``wrk`` (16 connections, one thread; a Lua script gives every request its
    own token and the default survey's full set of answers) for ``--duration`` seconds, after a
-   short warm-up, in turn: baseline, atomic baseline, Pulse, ``--rounds`` times;
-4. checks every round in the database: as many responses (and answered invitations, and
-   answers) as 201s, and no other status;
+   short warm-up, in turn: for each configuration baseline, atomic baseline, Pulse, ``--rounds``
+   times, so each ratio compares runs of the same configuration minutes apart;
+4. checks every round in the database: as many submissions (and answered invitations) as
+   201s, every box of the sealed size, a sample of them opening with the run's seal key to the
+   answers sent, and no other status;
 5. meters the CPU time each request costs (the server's gunicorn processes plus the bench
    database's PostgreSQL backends): unlike requests/s it hardly moves with other jobs' load,
    and on a CPU-bound machine the rates' ratio follows its ratio.
@@ -64,6 +68,8 @@ from bench._common import (
     load_average,
     machine_note,
     port_wait,
+    progress,
+    seal_key_env,
     service_env,
     services_required,
     sigterm_as_interrupt,
@@ -74,6 +80,7 @@ CONNECTIONS = 16
 PATH = "/api/v1/responses/"
 FILLER_PATH = "/healthz"
 WARM_UP_SECONDS = 2
+BOXES_OPENED_PER_ROUND = 100  # a sample of each round's submissions, decrypted and compared
 
 # Runs inside wrk (LuaJIT). Tokens are read from a file, one per line, each used once; the body
 # is the template with its TOKEN placeholder replaced. The clock is CLOCK_MONOTONIC through the
@@ -176,6 +183,35 @@ class Round:
         return (self.server_cpu + self.database_cpu) / self.created * 1000
 
 
+@dataclass(frozen=True)
+class ServerConfig:
+    """A gunicorn configuration both servers of a pair run: W sync workers, or W gthread workers x T threads."""
+
+    workers: int
+    threads: int = 0  # 0: sync workers
+
+    @classmethod
+    def parse(cls, text: str) -> ServerConfig:
+        workers, _, threads = text.lower().partition("x")
+        try:
+            config = cls(int(workers), int(threads) if threads else 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected W (sync workers) or WxT (gthread)") from None
+        if config.workers < 1 or (threads and config.threads < 1):
+            raise argparse.ArgumentTypeError(f"{text!r}: workers and threads must be at least 1")
+        return config
+
+    @property
+    def label(self) -> str:
+        return f"{self.workers}x{self.threads} gthread" if self.threads else f"{self.workers} sync"
+
+    @property
+    def flags(self) -> str:
+        if self.threads:
+            return f"--workers={self.workers} --worker-class=gthread --threads={self.threads}"
+        return f"--workers={self.workers} (sync)"
+
+
 # --- data ----------------------------------------------------------------------------------------
 
 
@@ -202,7 +238,8 @@ def org_and_wave(people: int) -> tuple[list[str], str]:
     org_import(data=org_csv_build(rows), progress=sys.stderr.isatty())
     survey = Survey.objects.get(slug="pulse")
     wave = wave_launch(survey=survey, days_open=5)
-    tokens = [token_for(pk) for pk in Invitation.objects.filter(wave=wave).order_by("pk").values_list("pk", flat=True)]
+    pks = Invitation.objects.filter(wave=wave).order_by("pk").values_list("pk", flat=True)
+    tokens = [token_for(pk) for pk in progress(pks.iterator(), total=people, desc="tokens", unit="token")]
     # A full set of answers, every one on its scale: what the form sends when all is answered.
     answers = {code: (q.min + q.max + 1) // 2 for code, q in survey_questions(survey_id=survey.pk).items()}
     return tokens, json.dumps({"token": "TOKEN", "answers": answers})
@@ -221,26 +258,48 @@ def stored_counts() -> dict[str, int]:
     from django.db import connection
 
     from bench.intake_baseline import BASELINE_TABLE
-    from surveys.models import Answer, Invitation, Response
+    from surveys.models import Invitation, Submission
 
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM {BASELINE_TABLE}")
         baseline = cursor.fetchone()[0]
     return {
         "baseline": baseline,
-        "responses": Response.objects.count(),
-        "answers": Answer.objects.count(),
+        "submissions": Submission.objects.count(),
         "answered": Invitation.objects.filter(responded=True).count(),
     }
+
+
+def boxes_check(*, answers: dict[str, int]) -> list[str]:
+    """Every submission is a box of the sealed size; a sample opens with the run's key to what was sent."""
+    from django.db.models.functions import Length
+
+    from surveys.crypto import BOX_SIZE, Ballot, ballot_decrypt, seal_private_keys
+    from surveys.intake import survey_questions
+    from surveys.models import Submission, Survey
+
+    problems = []
+    odd = Submission.objects.annotate(size=Length("box")).exclude(size=BOX_SIZE).count()
+    if odd:
+        problems.append(f"{odd} submissions are not {BOX_SIZE}-byte boxes")
+    bank = survey_questions(survey_id=Survey.objects.get(slug="pulse").pk)
+    sent = Ballot(answers=tuple((bank[code].id, value) for code, value in answers.items()), comment="")
+    keys = seal_private_keys()
+    sample = Submission.objects.order_by("?").values_list("key", "box")[:BOXES_OPENED_PER_ROUND]
+    opened = [ballot_decrypt(key=key, box=box, boxes=keys) for key, box in sample]
+    if any(ballot != sent for ballot in opened):
+        problems.append("a submission does not hold the answers sent")
+    return problems
 
 
 # --- servers and the load generator --------------------------------------------------------------
 
 
-def server_start(processes: Processes, *, env: dict[str, str], workers: int, log: Path) -> tuple[int, int]:
+def server_start(processes: Processes, *, env: dict[str, str], config: ServerConfig, log: Path) -> tuple[int, int]:
     """(port, pid of the gunicorn master)."""
     port = free_port()
-    proc = processes.start(gunicorn_command(port=port, workers=workers), env=env, log=log.open("ab"))
+    command = gunicorn_command(port=port, workers=config.workers, threads=config.threads)
+    proc = processes.start(command, env=env, log=log.open("ab"))
     port_wait(port, proc=proc)
     return port, proc.pid
 
@@ -368,8 +427,10 @@ def describe(name: str, result: Round, load: float) -> str:
     )
 
 
-def round_check(name: str, result: Round, before: dict[str, int], after: dict[str, int], questions: int) -> None:
-    """Every submission answered 201, each stored exactly once."""
+def round_check(
+    name: str, result: Round, before: dict[str, int], after: dict[str, int], answers: dict[str, int]
+) -> None:
+    """Every submission answered 201, each stored exactly once (as one sealed box)."""
     problems = []
     if result.failed or result.socket_errors:
         problems.append(f"{result.failed} non-201 answers and {result.socket_errors} socket errors")
@@ -377,15 +438,26 @@ def round_check(name: str, result: Round, before: dict[str, int], after: dict[st
         if after["baseline"] - before["baseline"] != result.created:
             problems.append(f"{after['baseline'] - before['baseline']} rows stored for {result.created} 201s")
     else:
-        stored = {key: after[key] - before[key] for key in ("responses", "answered", "answers")}
-        expected = {"responses": result.created, "answered": result.created, "answers": result.created * questions}
+        stored = {key: after[key] - before[key] for key in ("submissions", "answered")}
+        expected = {"submissions": result.created, "answered": result.created}
         if stored != expected:
             problems.append(f"stored {stored}, expected {expected}")
+        problems += boxes_check(answers=answers)
     if problems:
         raise RuntimeError(f"{name}: " + "; ".join(problems))
 
 
-def run(args: argparse.Namespace, processes: Processes, env: dict[str, str], folder: Path) -> None:
+@dataclass(frozen=True)
+class Target:
+    config: ServerConfig
+    name: str  # "baseline", "atomic" or "Pulse"
+    port: int
+    path: str
+    server_pid: int
+
+
+def run(args: argparse.Namespace, processes: Processes, web_env: dict[str, str], folder: Path) -> None:
+    """The whole bench; ``web_env`` is the servers' environment (the bench's own is os.environ)."""
     import django
 
     django.setup()
@@ -397,44 +469,47 @@ def run(args: argparse.Namespace, processes: Processes, env: dict[str, str], fol
     call_command("migrate", verbosity=0)
     tokens, body = org_and_wave(args.invitations)
     baseline_table_create()
-    questions = len(json.loads(body)["answers"])
+    answers = json.loads(body)["answers"]
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         version = cursor.fetchone()[0]
     print(
-        f"data: {len(tokens):,} invitations in one open wave of the default survey ({questions} questions), "
+        f"data: {len(tokens):,} invitations in one open wave of the default survey ({len(answers)} questions), "
         f"PostgreSQL {version}, database {connection.settings_dict['NAME']} (throwaway); "
         f"{time.perf_counter() - start:.1f} s"
     )
-    print(f"body: {len(body) - len('TOKEN') + 43} bytes of JSON, a unique token and {questions} answers")
+    print(f"body: {len(body) - len('TOKEN') + 43} bytes of JSON, a unique token and {len(answers)} answers")
     connection.close()
 
     template, script = folder / "body.json", folder / "intake.lua"
     template.write_text(body)
     script.write_text(WRK_SCRIPT)
     log = folder / "gunicorn.log"
-    baseline_port, baseline_pid = server_start(
-        processes, env=env | {"DJANGO_SETTINGS_MODULE": "bench.intake_baseline"}, workers=args.workers, log=log
-    )
-    pulse_port, pulse_pid = server_start(processes, env=env, workers=args.workers, log=log)
-    pids = {baseline_port: baseline_pid, pulse_port: pulse_pid}
-    # (name, port, path): the baseline server answers the one-INSERT view and its atomic() twin.
-    targets = [
-        ("baseline", baseline_port, PATH),
-        ("atomic", baseline_port, f"/atomic{PATH}"),
-        ("Pulse", pulse_port, PATH),
-    ]
-    print(
-        f"servers: gunicorn -c pulse/gunicorn.conf.py --workers={args.workers} (sync), access log off, DEBUG off; "
-        f"load: wrk --threads=1 --connections={CONNECTIONS}"
-    )
+    # Every server of the run is started first; an idle one costs memory, not CPU.
+    targets: list[Target] = []
+    for config in args.server:
+        baseline_port, baseline_pid = server_start(
+            processes, env=web_env | {"DJANGO_SETTINGS_MODULE": "bench.intake_baseline"}, config=config, log=log
+        )
+        pulse_port, pulse_pid = server_start(processes, env=web_env, config=config, log=log)
+        # The baseline server answers the one-INSERT view and its atomic() twin.
+        targets += [
+            Target(config, "baseline", baseline_port, PATH, baseline_pid),
+            Target(config, "atomic", baseline_port, f"/atomic{PATH}", baseline_pid),
+            Target(config, "Pulse", pulse_port, PATH, pulse_pid),
+        ]
+        print(
+            f"servers ({config.label}): gunicorn -c pulse/gunicorn.conf.py {config.flags}, access log off, DEBUG off, "
+            "PULSE_SEAL_PUBLIC_KEY only"
+        )
+    print(f"load: wrk --threads=1 --connections={CONNECTIONS}")
 
-    # Tokens: a slice for each server's warm-up, then one slice per round for Pulse.
+    # Tokens: a slice for each target's warm-up, then one slice per round and configuration for Pulse.
     warm = 200
-    for index, (_, port, path) in enumerate(targets):
+    for index, target in enumerate(targets):
         wrk_run(
-            port=port,
-            path=path,
+            port=target.port,
+            path=target.path,
             tokens=tokens[index * warm : (index + 1) * warm],
             template=template,
             script=script,
@@ -442,20 +517,24 @@ def run(args: argparse.Namespace, processes: Processes, env: dict[str, str], fol
             folder=folder,
         )
     pool = tokens[len(targets) * warm :]
-    per_round = len(pool) // args.rounds
+    per_round = len(pool) // (args.rounds * len(args.server))
+    chunks = iter(range(0, per_round * args.rounds * len(args.server), per_round))
 
-    results: dict[str, list[Round]] = {name: [] for name, _, _ in targets}
+    results: dict[Target, list[Round]] = {target: [] for target in targets}
+    bar = progress(total=args.rounds * len(targets), desc="rounds", unit="run")
     for round_ in range(args.rounds):
-        chunk = pool[round_ * per_round : (round_ + 1) * per_round]
-        for name, port, path in targets:
+        for target in targets:
+            if target.name == "Pulse":
+                offset = next(chunks)
+                chunk = pool[offset : offset + per_round]
             before, load = stored_counts(), load_average()
-            meter = CpuMeter(server_pid=pids[port], database_url=os.environ["DATABASE_URL"])
+            meter = CpuMeter(server_pid=target.server_pid, database_url=os.environ["DATABASE_URL"])
             meter.start()
             result = wrk_run(
-                port=port,
-                path=path,
+                port=target.port,
+                path=target.path,
                 # Pulse needs unused tokens; the baselines store any string, so they may run through them all.
-                tokens=chunk if name == "Pulse" else pool,
+                tokens=chunk if target.name == "Pulse" else pool,
                 template=template,
                 script=script,
                 seconds=args.duration,
@@ -463,39 +542,53 @@ def run(args: argparse.Namespace, processes: Processes, env: dict[str, str], fol
             )
             server_cpu, database_cpu = meter.stop()
             result = dataclasses.replace(result, server_cpu=server_cpu, database_cpu=database_cpu)
-            round_check(name, result, before, stored_counts(), questions)
-            results[name].append(result)
-            print(f"round {round_ + 1}  {describe(name, result, load)}", flush=True)
-            if name == "Pulse" and result.sent >= len(chunk):
+            round_check(target.name, result, before, stored_counts(), answers)
+            results[target].append(result)
+            bar.update()
+            bar.clear()
+            print(f"round {round_ + 1}  {target.config.label:<12} {describe(target.name, result, load)}", flush=True)
+            if target.name == "Pulse" and result.sent >= len(chunk):
                 print(f"  (ran out of tokens after {result.seconds:.1f} s: raise --invitations)")
+    bar.close()
 
-    for name, rounds in results.items():
-        print(
-            f"median {name:<9} {statistics.median(r.rate for r in rounds):7,.0f} req/s  "
-            f"p50 {statistics.median(r.p50_ms for r in rounds):6.1f} ms  "
-            f"p99 {statistics.median(r.p99_ms for r in rounds):6.1f} ms  "
-            f"CPU/request {statistics.median(r.cpu_per_request_ms for r in rounds):.2f} ms  "
-            f"errors {sum(r.failed + r.socket_errors for r in rounds)}"
-        )
-    for baseline in ("baseline", "atomic"):
-        pairs = list(zip(results[baseline], results["Pulse"], strict=True))
-        ratios = [p.rate / b.rate for b, p in pairs]
-        cpu = [b.cpu_per_request_ms / p.cpu_per_request_ms for b, p in pairs]
-        print(
-            f"Pulse / {baseline}: rate by round {', '.join(f'{ratio:.2f}' for ratio in ratios)}, "
-            f"median {statistics.median(ratios):.2f} (goal >= 0.5); "
-            f"by CPU per request {', '.join(f'{ratio:.2f}' for ratio in cpu)}, median {statistics.median(cpu):.2f}"
-        )
+    for config in args.server:
+        print(f"--- {config.label}: gunicorn {config.flags}")
+        mine = {target.name: rounds for target, rounds in results.items() if target.config == config}
+        for name, rounds in mine.items():
+            print(
+                f"median {name:<9} {statistics.median(r.rate for r in rounds):7,.0f} req/s  "
+                f"p50 {statistics.median(r.p50_ms for r in rounds):6.1f} ms  "
+                f"p99 {statistics.median(r.p99_ms for r in rounds):6.1f} ms  "
+                f"CPU/request {statistics.median(r.cpu_per_request_ms for r in rounds):.2f} ms  "
+                f"errors {sum(r.failed + r.socket_errors for r in rounds)}"
+            )
+        for baseline in ("baseline", "atomic"):
+            pairs = list(zip(mine[baseline], mine["Pulse"], strict=True))
+            ratios = [p.rate / b.rate for b, p in pairs]
+            cpu = [b.cpu_per_request_ms / p.cpu_per_request_ms for b, p in pairs]
+            print(
+                f"Pulse / {baseline} ({config.label}): rate by round {', '.join(f'{ratio:.2f}' for ratio in ratios)}, "
+                f"median {statistics.median(ratios):.2f} (goal >= 0.5); "
+                f"by CPU per request {', '.join(f'{ratio:.2f}' for ratio in cpu)}, median {statistics.median(cpu):.2f}"
+            )
     print(f"load average after: {machine_note().rsplit('load average ', 1)[1]}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per round and server (20)")
-    parser.add_argument("--rounds", type=int, default=3, help="baseline, Pulse, baseline, Pulse, ... (3 each)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers per server (4)")
-    parser.add_argument("--invitations", type=int, default=60_000, help="people, invitations and tokens (60,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="baseline, atomic, Pulse, ... per configuration (3)")
+    parser.add_argument(
+        "--server",
+        type=ServerConfig.parse,
+        action="append",
+        metavar="W[xT]",
+        help="a gunicorn configuration for both servers: W sync workers, or W gthread workers of T threads; "
+        "repeat for several (default: --server 4 --server 2x4)",
+    )
+    parser.add_argument("--invitations", type=int, default=150_000, help="people, invitations and tokens (150,000)")
     args = parser.parse_args()
+    args.server = list(dict.fromkeys(args.server or [ServerConfig(4), ServerConfig(2, 4)]))
     database_url, redis_url = services_required()
     if shutil.which("wrk") is None:
         sys.exit("bench_intake.py drives the servers with wrk: apt-get install wrk")
@@ -507,10 +600,13 @@ def main() -> None:
         Processes() as processes,
     ):
         env = service_env(database_url=bench_url, redis_url=redis_url)
+        # The bench holds the seal key (it opens a sample of the boxes); the servers, like the
+        # deployed web tier, only its public half.
+        sealer, web = seal_key_env()
         os.environ.clear()
-        os.environ.update(env)
+        os.environ.update(env | sealer)
         try:
-            run(args, processes, env, Path(folder))
+            run(args, processes, env | web, Path(folder))
         except (RuntimeError, KeyboardInterrupt) as exc:
             print(f"stopped: {str(exc) or 'interrupted'}", file=sys.stderr)
             log = Path(folder) / "gunicorn.log"

@@ -17,11 +17,13 @@ def _started_as_celery_command() -> bool:
 
 
 if _started_as_celery_command():
-    from .startup import settings_or_exit, worker_seal_key_or_exit
+    from .startup import beat_schedule_writable_or_exit, settings_or_exit, worker_seal_key_or_exit
 
     settings_or_exit()
     if "worker" in sys.argv[1:]:
         worker_seal_key_or_exit()
+    if "beat" in sys.argv[1:]:
+        beat_schedule_writable_or_exit()
 
 app = Celery("pulse")
 app.config_from_object("django.conf:settings", namespace="CELERY")

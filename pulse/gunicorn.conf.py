@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer; got {raw!r}") from None
+        # One line and exit 2, like a bad Django setting (pulse/startup.py), not a traceback.
+        sys.stderr.write(f"pulse: configuration error: {name} must be an integer; got {raw!r}\n")
+        sys.exit(2)
 
 
 def _cores() -> int:

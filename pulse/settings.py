@@ -99,18 +99,20 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
 def data_dir_ready(path: Path) -> Path:
     """The data folder, created if missing: beat's schedule, the mail folder, static files and the
     embedded database live there, and every process may be the first to start on a fresh machine."""
-    if path.exists() and not path.is_dir():
-        raise ImproperlyConfigured(f"PULSE_DATA_DIR {str(path)!r} is a file, not a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    except FileExistsError:
+        raise ImproperlyConfigured(f"PULSE_DATA_DIR {str(path)!r} is a file, not a folder") from None
+    except OSError as exc:  # no permission on a parent, a name too long, ...
         raise ImproperlyConfigured(f"PULSE_DATA_DIR {str(path)!r} can't be created: {exc.strerror}") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ImproperlyConfigured(f"PULSE_DATA_DIR {str(path)!r} is not writable by this user")
     return path
 
 
-DATA_DIR = data_dir_ready(Path(env_str("PULSE_DATA_DIR") or BASE_DIR / "data").absolute())
+# A relative PULSE_DATA_DIR is relative to the project folder, whatever folder a process starts
+# in (gunicorn changes into the project folder; manage.py and Celery don't).
+DATA_DIR = data_dir_ready(BASE_DIR / (env_str("PULSE_DATA_DIR") or "data"))
 DEBUG = env_bool("DEBUG", True)
 
 SECRET_KEY = env_str("SECRET_KEY")
@@ -210,6 +212,10 @@ PULSE_TOKEN_FAILURES_PER_WINDOW = env_int("PULSE_TOKEN_FAILURES_PER_WINDOW", 20,
 PULSE_TOKEN_FAILURE_WINDOW = env_int("PULSE_TOKEN_FAILURE_WINDOW", 300, minimum=1)
 # Invitations claimed and sent over one SMTP connection per batch.
 PULSE_DISPATCH_BATCH = env_int("PULSE_DISPATCH_BATCH", 200, minimum=1)
+# The longest one invitation's SMTP exchange may take before it is cut off and its batch handed
+# back. It also sets the dispatch lease (this + 30 s): how soon a killed worker's invitations go
+# out again. Raise it for a relay that scans mail slowly before it answers.
+PULSE_SMTP_MESSAGE_TIMEOUT = env_int("PULSE_SMTP_MESSAGE_TIMEOUT", 30, minimum=5)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -7,7 +7,9 @@ beat's log (or, for gunicorn, a worker that fails to boot over and over).
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 CONFIGURATION_ERROR_EXIT = 2
 
@@ -36,3 +38,19 @@ def worker_seal_key_or_exit() -> None:
             "it closes); PULSE_SEAL_PUBLIC_KEY alone is for the web tier\n"
         )
         sys.exit(CONFIGURATION_ERROR_EXIT)
+
+
+def beat_schedule_writable_or_exit() -> None:
+    """Beat rewrites its schedule file (in PULSE_DATA_DIR) on every tick: one it can't write
+    (left behind by a beat run as another user, say) stops it now, with the file named."""
+    from django.conf import settings
+
+    for path in Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).parent.glob(
+        Path(settings.CELERY_BEAT_SCHEDULE_FILENAME).name + "*"
+    ):
+        if not os.access(path, os.W_OK):
+            sys.stderr.write(
+                f"pulse: configuration error: beat's schedule file {str(path)!r} (in PULSE_DATA_DIR) "
+                "is not writable by this user\n"
+            )
+            sys.exit(CONFIGURATION_ERROR_EXIT)

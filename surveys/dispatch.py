@@ -58,12 +58,13 @@ Status = Invitation.SendStatus
 
 # A claim's rows are leased to its batch for LEASE. The batch renews the lease between messages
 # once LEASE_RENEW_EVERY has passed, and no message may take longer than MESSAGE_DEADLINE (it is
-# cut off), so a live sender always renews with time to spare (60 >= 10 + 30 + 20 s of slack for
-# a stalled database call or a few seconds of clock skew between workers), and a killed one's
-# rows are due again at most LEASE after its last renewal.
-LEASE = timedelta(seconds=60)
+# cut off; PULSE_SMTP_MESSAGE_TIMEOUT, 30 s by default), so a live sender always renews with time
+# to spare (10 + 30 + 20 s of slack for a stalled database call or a few seconds of clock skew
+# between workers: 60 s by default), and a killed one's rows are due again at most LEASE after
+# its last renewal.
 LEASE_RENEW_EVERY = timedelta(seconds=10)
-MESSAGE_DEADLINE = timedelta(seconds=30)
+MESSAGE_DEADLINE = timedelta(seconds=getattr(settings, "PULSE_SMTP_MESSAGE_TIMEOUT", 30))
+LEASE = LEASE_RENEW_EVERY + MESSAGE_DEADLINE + timedelta(seconds=20)
 # Sent rows are recorded every this many messages: a crash re-sends at most this many.
 MARK_SENT_EVERY = 25
 # Dispatch fans out to at most this many batch tasks at once. Each full batch enqueues its
@@ -481,7 +482,12 @@ class _Recorder:
         """Hand back what this batch still holds and has not sent (called after the last flush)."""
         if self.lease.held:
             field = self.outbox.status_field
-            released = self.lease.rows().update(**{field: Status.PENDING}, claim=None, lease_until=None)
+            # Not tried, so not an attempt: the claim's increment is taken back. Otherwise a mail
+            # server outage (every batch handed back, again and again) would use up the tries a
+            # greylisted address has before it counts as failed.
+            released = self.lease.rows().update(
+                **{field: Status.PENDING}, claim=None, lease_until=None, attempts=F("attempts") - 1
+            )
             logger.warning("%s batch: %d unsent %ss handed back", self.outbox.kind, released, self.outbox.kind)
 
 

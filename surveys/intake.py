@@ -130,9 +130,13 @@ def response_record(*, token: str, answers: Mapping[str, Any], comment: str = ""
     Raises TokenUnknown / TokenUsed / TokenExpired, or AnswersInvalid with an error per bad
     field; on any refusal nothing is written.
     """
-    # Look the token up, check the answers against its survey here, then write. What was
-    # answered never reaches the database in a readable form, not even as a statement's
-    # parameters (which pg_stat_activity and a statement log show): only the sealed box does.
+    # What was answered never reaches the database in a readable form, not even as a
+    # statement's parameters (which pg_stat_activity and a statement log show): the answers
+    # are checked here, and only the sealed box goes in.
+    if connection.vendor == "postgresql" and _record_in_one_round_trip(token=token, answers=answers, comment=comment):
+        return
+    # The general path: look the token up, check the answers against its survey, write. On
+    # PostgreSQL it also finds out, and says, why the one-round-trip attempt recorded nothing.
     target = _target_for_token(token)
     questions = survey_questions(survey_id=target.survey_id)
     values, comment = _answers_validated(
@@ -142,6 +146,62 @@ def response_record(*, token: str, answers: Mapping[str, Any], comment: str = ""
     if not _response_store(target=target, answers=rows, comment=comment):
         # Lost a race with another submission of this token or with the wave closing.
         raise _token_problem_now(target=target)
+
+
+def _record_in_one_round_trip(*, token: str, answers: Mapping[str, Any], comment: Any) -> bool:
+    """PostgreSQL: record a plainly valid submission in ONE statement, or record nothing.
+
+    Only when every open wave asks the same survey (the usual case: one pulse survey), so that
+    the answers can be checked here before the token is even looked up, against that survey;
+    the statement then finds the invitation by its token's hash and writes only if its wave is
+    open and asks that survey. Which path a submission takes depends on what is open, never on
+    what it answered. False means nothing was written and the general path decides.
+    """
+    survey = the_one_open_survey()
+    if survey is None or not token_is_well_formed(token):
+        return False
+    survey_id, comment_enabled = survey
+    questions = survey_questions(survey_id=survey_id)
+    try:
+        values, comment = _answers_validated(
+            answers=answers, comment=comment, questions=questions, comment_enabled=comment_enabled
+        )
+    except AnswersInvalid:
+        return False
+    key, box = ballot_encrypt(Ballot(answers=tuple((questions[c].id, v) for c, v in values.items()), comment=comment))
+    quote = connection.ops.quote_name
+    invitation, wave, submission = (quote(model._meta.db_table) for model in (Invitation, Wave, Submission))
+    # Only identifiers from the models go into the string; every value is a parameter, and none
+    # of them says anything of the answers.
+    sql = (
+        f"WITH consumed AS (UPDATE {invitation} SET responded = true "  # noqa: S608
+        f"WHERE token_hash = %s AND NOT responded AND EXISTS (SELECT 1 FROM {wave} "
+        f"WHERE id = {invitation}.wave_id AND status <> %s AND closes_at > %s AND survey_id = %s FOR SHARE) "
+        "RETURNING wave_id, team_id) "
+        f"INSERT INTO {submission} (id, wave_id, team_id, key, box) "
+        "SELECT gen_random_uuid(), wave_id, team_id, %s, %s FROM consumed"
+    )
+    params = [token_hash(token), Wave.Status.CLOSED.value, timezone.now(), survey_id, key, box]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def the_one_open_survey() -> tuple[int, bool] | None:
+    """(survey id, comment box) when every wave that is not closed asks that one survey, else
+    None; from a per-process cache. A wave launched elsewhere with another survey is caught by
+    the one-statement path's own check (its statement records nothing) until the cache ages out."""
+    now = time.monotonic()
+    if _open_survey_cache and now - _open_survey_cache[0] < QUESTIONS_CACHE_TTL:
+        return _open_survey_cache[1]
+    surveys = list(
+        Survey.objects.filter(waves__in=Wave.objects.exclude(status=Wave.Status.CLOSED))
+        .distinct()
+        .values_list("pk", "comment_enabled")[:2]
+    )
+    found = surveys[0] if len(surveys) == 1 else None
+    _open_survey_cache[:] = [now, found]
+    return found
 
 
 def survey_questions(*, survey_id: int) -> dict[str, QuestionSpec]:
@@ -162,6 +222,7 @@ def survey_questions(*, survey_id: int) -> dict[str, QuestionSpec]:
 
 def survey_questions_cache_clear() -> None:
     _questions_cache.clear()
+    _open_survey_cache.clear()
 
 
 @dataclass(frozen=True)
@@ -394,6 +455,8 @@ def _token_problem_now(*, target: _Target) -> TokenProblem:
 # survey id -> (monotonic time cached, questions by code). Plain dict operations are atomic
 # under the GIL; a race between two threads at worst loads the same questions twice.
 _questions_cache: dict[int, tuple[float, dict[str, QuestionSpec]]] = {}
+# [monotonic time cached, (survey id, comment box) or None]; see the_one_open_survey.
+_open_survey_cache: list[Any] = []
 
 
 @receiver(post_save, sender=Question, dispatch_uid="intake-questions-question-saved")
@@ -403,6 +466,7 @@ _questions_cache: dict[int, tuple[float, dict[str, QuestionSpec]]] = {}
 @receiver(post_save, sender=Survey, dispatch_uid="intake-questions-survey-saved")
 @receiver(post_delete, sender=Survey, dispatch_uid="intake-questions-survey-deleted")
 @receiver(m2m_changed, sender=Survey.questions.through, dispatch_uid="intake-questions-m2m")
+@receiver(post_save, sender=Wave, dispatch_uid="intake-questions-wave-saved")
 def _questions_changed(**kwargs: Any) -> None:
     # Edits in this process (the admin) take effect at once; other processes wait out the TTL.
     survey_questions_cache_clear()

@@ -6,9 +6,15 @@ what is due; running one twice, or on two workers at once, does no harm.
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from collections.abc import Callable
+
+from celery import Task, shared_task
+from celery.utils.time import get_exponential_backoff_interval
 
 from .dispatch import DispatchError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="surveys.tasks.waves_materialise_task")
@@ -48,25 +54,33 @@ def reminders_dispatch_task() -> int:
 
 # A batch that lost its SMTP connection has handed its rows back; retrying with backoff (and
 # beat's next dispatch) sends them once the server is back. The rows are in the database, so
-# giving up after the last retry loses nothing.
-_SMTP_RETRY = {
-    "autoretry_for": (DispatchError,),
-    "retry_backoff": 30,
-    "retry_backoff_max": 10 * 60,
-    "retry_jitter": True,
-    "max_retries": 5,
-}
+# giving up after the last retry loses nothing: it is a warning, not a task failure.
+SMTP_RETRIES = 5
+SMTP_BACKOFF, SMTP_BACKOFF_MAX = 30, 10 * 60
 
 
-@shared_task(name="surveys.tasks.invitations_send_batch_task", **_SMTP_RETRY)
-def invitations_send_batch_task() -> int:
+def _send_or_retry(task: Task, send: Callable[[], int]) -> int:
+    try:
+        return send()
+    except DispatchError as exc:
+        if task.request.retries >= SMTP_RETRIES:
+            logger.warning("%s: %s; giving up retrying, beat's next dispatch tries again", task.name, exc)
+            return 0
+        countdown = get_exponential_backoff_interval(
+            factor=SMTP_BACKOFF, retries=task.request.retries, maximum=SMTP_BACKOFF_MAX, full_jitter=True
+        )
+        raise task.retry(exc=exc, countdown=countdown, max_retries=SMTP_RETRIES) from exc
+
+
+@shared_task(bind=True, name="surveys.tasks.invitations_send_batch_task")
+def invitations_send_batch_task(self: Task) -> int:
     from .dispatch import invitations_send_batch
 
-    return invitations_send_batch(chain=True)
+    return _send_or_retry(self, lambda: invitations_send_batch(chain=True))
 
 
-@shared_task(name="surveys.tasks.reminders_send_batch_task", **_SMTP_RETRY)
-def reminders_send_batch_task() -> int:
+@shared_task(bind=True, name="surveys.tasks.reminders_send_batch_task")
+def reminders_send_batch_task(self: Task) -> int:
     from .dispatch import reminders_send_batch
 
-    return reminders_send_batch(chain=True)
+    return _send_or_retry(self, lambda: reminders_send_batch(chain=True))

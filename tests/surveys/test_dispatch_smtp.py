@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery.exceptions import Retry
 
-from surveys.dispatch import DEFER_STEP, DispatchError, invitations_send_batch
+from surveys.dispatch import DEFER_STEP, MAX_ATTEMPTS, DispatchError, invitations_send_batch
 from surveys.models import Invitation
-from surveys.tasks import invitations_send_batch_task
+from surveys.tasks import SMTP_RETRIES, invitations_send_batch_task
 from tests.factories import InvitationFactory, WaveFactory
 
 pytestmark = pytest.mark.django_db
@@ -130,12 +130,46 @@ def test_batch_task_asks_celery_to_retry_with_backoff_while_the_server_is_down(s
     with pytest.raises(Retry) as retry:
         invitations_send_batch_task.apply()
 
-    # then: a retry of the SMTP failure, after a jittered backoff of at most 30 s at first
+    # then: a retry of the SMTP failure, after a jittered backoff of at most 30 s at first;
+    # the invitation is pending again, and a try that never reached the server is no attempt
     assert isinstance(retry.value.exc, DispatchError)
     assert 0 <= retry.value.when <= 30
-    assert invitations_send_batch_task.max_retries == 5
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.attempts, invitation.lease_until) == (Status.PENDING, 1, None)
+    assert (invitation.status, invitation.attempts, invitation.lease_until) == (Status.PENDING, 0, None)
+
+
+def test_after_its_last_retry_a_batch_task_gives_up_quietly_and_the_invitation_stays_due(smtp_mail, caplog):
+    # given the server is down, and the task has used its retries
+    (invitation,) = _due(1)
+    smtp_mail.stop()
+
+    # when it runs once more
+    result = invitations_send_batch_task.apply(retries=SMTP_RETRIES)
+
+    # then it ends without an error (beat's next dispatch tries again), saying why
+    assert (result.state, result.result) == ("SUCCESS", 0)
+    assert "giving up retrying, beat's next dispatch tries again" in caplog.text
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.attempts) == (Status.PENDING, 0)
+
+
+def test_a_long_outage_does_not_use_up_the_tries_of_a_greylisted_address(smtp_mail):
+    # given a server down through many batches (more than MAX_ATTEMPTS of them)
+    (invitation,) = _due(1)
+    smtp_mail.stop()
+    for _ in range(MAX_ATTEMPTS + 2):
+        with pytest.raises(DispatchError):
+            invitations_send_batch()
+
+    # when it comes back and greylists the address once
+    smtp_mail.start()
+    smtp_mail.refuse(invitation.employee.email, "450 4.7.1 Greylisted, try again later")
+    assert invitations_send_batch() == 0
+
+    # then the invitation is deferred after its first real try, not given up
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.attempts) == (Status.PENDING, 1)
+    assert invitation.send_at == NOW + DEFER_STEP
 
 
 def test_a_connection_dropped_mid_batch_keeps_the_sent_and_hands_back_the_rest(smtp_mail):

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from surveys import intake
@@ -21,6 +22,7 @@ from surveys.intake import (
     response_record,
     survey_questions,
     survey_questions_cache_clear,
+    the_one_open_survey,
 )
 from surveys.models import Answer, Comment, Invitation, Question, Response, Submission, SurveyQuestion, Wave
 from tests.factories import EmployeeFactory, InvitationFactory, QuestionFactory, SurveyFactory, TeamFactory, WaveFactory
@@ -316,42 +318,63 @@ def test_token_problems_never_carry_the_token():
 
 
 def test_a_successful_submission_takes_a_fixed_number_of_queries(django_assert_num_queries):
-    # The questions come from the warm per-process cache. A SELECT finds the invitation by its
-    # token's hash; the answers are checked in Python; then on PostgreSQL ONE statement marks
-    # it answered and inserts the sealed submission (its own transaction), elsewhere (SQLite) a
-    # transaction (a savepoint inside the test's) of UPDATE and INSERT submission.
+    # The questions (and which survey the open waves ask) come from the warm per-process cache
+    # and are checked in Python. On PostgreSQL, with one survey open: ONE statement that finds
+    # the invitation by its token's hash, checks its wave, marks it answered and inserts the
+    # sealed submission (its own transaction). Elsewhere (SQLite): a SELECT for the invitation,
+    # then a transaction (a savepoint inside the test's) of UPDATE and INSERT submission.
     invitation = make_invitation()
     survey_questions(survey_id=invitation.wave.survey_id)
+    the_one_open_survey()
     on_postgres = connection.vendor == "postgresql"
 
-    with django_assert_num_queries(2 if on_postgres else 5) as captured:
+    with django_assert_num_queries(1 if on_postgres else 5) as captured:
         response_record(token=invitation.token, answers={"t_workload": 4, "t_growth": 2, "t_enps": 9}, comment="Hi")
 
     statements = [query["sql"].split()[0].upper() for query in captured.captured_queries]
     if on_postgres:
-        assert statements == ["SELECT", "WITH"]
+        assert statements == ["WITH"]
     else:
         assert statements == ["SELECT", "SAVEPOINT", "UPDATE", "INSERT", "RELEASE"]
     assert stored(invitation) == (1, 3, 1, True)
 
 
-def test_no_statement_carries_what_was_answered(django_assert_num_queries):
+def test_with_two_surveys_open_a_submission_looks_its_token_up_first(django_assert_num_queries):
+    # Then the answers can only be checked once the invitation's survey is known: a SELECT,
+    # then (PostgreSQL) the one writing statement.
+    invitation = make_invitation()
+    other = make_invitation()
+    assert other.wave.survey_id != invitation.wave.survey_id
+    survey_questions(survey_id=invitation.wave.survey_id)
+    assert the_one_open_survey() is None
+
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 5):
+        response_record(token=invitation.token, answers={"t_workload": 4})
+
+    assert stored(invitation) == (1, 1, 0, True)
+
+
+@pytest.mark.parametrize("surveys_open", [1, 2])
+def test_no_statement_carries_what_was_answered(django_assert_num_queries, surveys_open):
     # A statement's parameters show in pg_stat_activity and statement logs: which questions
     # someone answered (or skipped), or whether they left a comment, would link their sealed
     # answers back to them. Only the token's hash, ids, times and the opaque box go in.
     invitation = make_invitation()
+    if surveys_open == 2:
+        make_invitation()
     survey_questions(survey_id=invitation.wave.survey_id)
+    the_one_open_survey()
     question_ids = sorted(Question.objects.filter(code__in=["t_workload", "t_enps"]).values_list("pk", flat=True))
 
-    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 5) as captured:
+    with CaptureQueriesContext(connection) as captured:
         response_record(token=invitation.token, answers={"t_workload": 4, "t_enps": 9}, comment="Secret words")
 
+    assert captured.captured_queries
     for query in captured.captured_queries:
         assert "Secret words" not in query["sql"]
         assert str(question_ids) not in query["sql"]
         assert "{" + ",".join(map(str, question_ids)) + "}" not in query["sql"]
-    write = captured.captured_queries[-1 if connection.vendor == "postgresql" else -2]["sql"]
-    assert "unnest" not in write
+        assert "unnest" not in query["sql"]
     assert stored(invitation) == (1, 2, 1, True)
 
 

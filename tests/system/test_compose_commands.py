@@ -394,3 +394,83 @@ def test_env_example_is_a_working_configuration_once_the_secret_key_is_set(tmp_p
     )
     assert loaded.returncode == 0, loaded.stderr
     assert json.loads(loaded.stdout) == [False, True, "postgres", "redis://redis:6379/0", "smtp.example.com", True]
+
+
+@pytest.mark.parametrize("service", ["migrate", "web", "worker", "beat"])
+def test_a_data_folder_name_too_long_stops_each_service_with_one_line(service, tmp_path):
+    too_long = tmp_path / ("d" * 300)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path),
+        "PULSE_DATA_DIR": str(too_long),
+        "PORT": str(free_port()),
+    }
+
+    result = subprocess.run(compose_command(service), cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert output.splitlines()[-1] == (
+        f"pulse: configuration error: PULSE_DATA_DIR '{too_long}' can't be created: File name too long"
+    )
+    assert "Traceback" not in output
+
+
+def test_a_relative_data_folder_is_the_same_folder_for_every_process(tmp_path):
+    # gunicorn changes into the project folder, manage.py and Celery don't: a relative
+    # PULSE_DATA_DIR must not split the embedded database between two folders
+    probe = "from django.conf import settings; print(settings.DATA_DIR)"
+    env = {"PATH": os.environ["PATH"], "PULSE_DATA_DIR": f"data-test-{secrets.token_hex(4)}"}
+    env["DJANGO_SETTINGS_MODULE"] = "pulse.settings"
+    try:
+        seen = {
+            subprocess.run(
+                [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); {probe}"],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout.strip()
+            for cwd in (REPO, tmp_path)
+        }
+        assert seen == {str(REPO / env["PULSE_DATA_DIR"])}
+    finally:
+        shutil.rmtree(REPO / env["PULSE_DATA_DIR"], ignore_errors=True)
+
+
+def test_a_bad_gunicorn_setting_stops_web_with_one_line(tmp_path):
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PULSE_DATA_DIR": str(tmp_path)}
+
+    result = subprocess.run(
+        compose_command("web"), cwd=REPO, env={**env, "PORT": "abc"}, capture_output=True, text=True, timeout=60
+    )
+
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (
+        2,
+        "pulse: configuration error: PORT must be an integer; got 'abc'",
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_beat_with_a_schedule_file_it_cannot_write_stops_with_one_line(tmp_path):
+    schedule = tmp_path / "celerybeat-schedule.dat"
+    schedule.write_bytes(b"")
+    if subprocess.run(["chattr", "+i", str(schedule)], capture_output=True).returncode != 0:
+        pytest.skip("needs chattr +i (an immutable file) to make a file root can't write")
+    try:
+        env = {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "PULSE_DATA_DIR": str(tmp_path),
+        }
+        result = subprocess.run(compose_command("beat"), cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        subprocess.run(["chattr", "-i", str(schedule)], check=True)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"pulse: configuration error: beat's schedule file '{schedule}' (in PULSE_DATA_DIR) "
+        "is not writable by this user"
+    )
