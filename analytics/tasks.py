@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
-logger = logging.getLogger(__name__)
+from .services import wave_analyse, waves_analyse
 
 
 # Enqueued by name ("analytics.wave_closed") by surveys.waves.wave_close after a wave is
-# closed and sealed, so the write side never imports analytics. For now it only records the
-# request; the analytics issue fills in the rollups, trends and risk for the wave.
+# closed and sealed, so the write side never imports analytics. close_wave also runs it in
+# its own process before returning, so results are readable when the command ends.
 @shared_task(name="analytics.wave_closed")
-def wave_closed_task(wave_id: int) -> None:
-    logger.info("analysis requested for wave %s", wave_id)
+def wave_closed_task(wave_id: int) -> bool:
+    return wave_analyse(wave_id=wave_id)
+
+
+# Nightly (beat): catches up a wave whose task was lost, and refreshes trends and risk.
+@shared_task(name="analytics.analyse")
+def analyse_task() -> int:
+    return waves_analyse()

@@ -315,6 +315,8 @@ CELERY_BEAT_SCHEDULE = {
     "send-reminders": {"task": "surveys.tasks.reminders_dispatch_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
     "close-waves": {"task": "surveys.tasks.waves_close_due_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
     "apply-departures": {"task": "surveys.tasks.employees_departures_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
+    # Nightly: catches up any wave whose analysis task was lost, and refreshes trends and risk.
+    "analyse": {"task": "analytics.analyse", "schedule": timedelta(hours=24)},
 }
 
 # E-mail: EMAIL_URL (smtp://user:password@host:587/?tls=True), or the EMAIL_HOST family, or

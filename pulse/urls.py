@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("surveys.api_urls")),
+    path("api/v1/", include("analytics.api_urls")),
     path("", include("surveys.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

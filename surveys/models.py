@@ -310,6 +310,12 @@ class WaveTeam(models.Model):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
     parent = models.ForeignKey(Team, null=True, on_delete=models.PROTECT, related_name="+")
     path = models.CharField(max_length=1000)
+    # How many of the team's own members were invited (not counting sub-teams), and the group
+    # their answers were attributed to (itself, an ancestor, or None: the wave as a whole). A
+    # team whose group is not itself holds no results of its own for the wave; the analysis
+    # reads this instead of re-deriving it, which would need per-team answer counts.
+    invited = models.PositiveIntegerField(default=0)
+    group = models.ForeignKey(Team, null=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["wave", "team"], name="wave_team_once")]

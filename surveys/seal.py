@@ -71,13 +71,14 @@ def wave_seal(*, wave: Wave) -> SealResult:
     boxes = crypto.seal_private_keys()
     ballots = _ballots_opened(wave=wave, boxes=boxes)
     invited = Counter(dict(Invitation.objects.filter(wave=wave).values_list("team").annotate(n=Count("id"))))
-    tree = _tree_frozen(wave=wave, team_ids=set(invited))
+    tree = _tree_of(team_ids=set(invited))
     group_of = groups_attribute(
-        parents=tree,
+        parents={team: parent for team, (parent, _) in tree.items()},
         tops=_audience_tops(wave=wave, tree=tree),
         responses=Counter(team_id for team_id, _ in ballots),
         k=wave.min_respondents,
     )
+    _tree_freeze(wave=wave, tree=tree, invited=invited, group_of=group_of)
     if len(ballots) < wave.min_respondents:
         # Fewer than k answered the whole wave: nothing of it could ever be shown, and so few
         # plaintext answers could be told apart by anyone who knows who answered. Only the
@@ -172,29 +173,46 @@ def _ballots_opened(*, wave: Wave, boxes: Mapping[str, object]) -> list[tuple[in
         after = rows[-1][0]
 
 
-def _tree_frozen(*, wave: Wave, team_ids: Iterable[int]) -> dict[int, int | None]:
-    """The invited teams and all their ancestors as they are now, stored for the wave; {team: parent}."""
+def _tree_of(*, team_ids: Iterable[int]) -> dict[int, tuple[int | None, str]]:
+    """The invited teams and all their ancestors as they are now: {team: (parent, path)}."""
     paths = set(Team.objects.filter(pk__in=list(team_ids)).values_list("path", flat=True))
     prefixes = set()
     for path in paths:
         parts = path.split(TEAM_PATH_SEPARATOR)
         prefixes.update(TEAM_PATH_SEPARATOR.join(parts[: n + 1]) for n in range(len(parts)))
-    teams = list(Team.objects.filter(path__in=prefixes).values_list("pk", "parent_id", "path"))
+    return {
+        pk: (parent, path)
+        for pk, parent, path in Team.objects.filter(path__in=prefixes).values_list("pk", "parent_id", "path")
+    }
+
+
+def _tree_freeze(
+    *,
+    wave: Wave,
+    tree: Mapping[int, tuple[int | None, str]],
+    invited: Mapping[int, int],
+    group_of: Mapping[int, int | None],
+) -> None:
+    """Store the tree for the wave, with each team's own invitees and the group its answers went to."""
     WaveTeam.objects.bulk_create(
-        (WaveTeam(wave=wave, team_id=pk, parent_id=parent, path=path) for pk, parent, path in teams),
+        (
+            WaveTeam(
+                wave=wave, team_id=pk, parent_id=parent, path=path, invited=invited.get(pk, 0), group_id=group_of[pk]
+            )
+            for pk, (parent, path) in tree.items()
+        ),
         batch_size=BULK_BATCH,
     )
-    return {pk: parent for pk, parent, _ in teams}
 
 
-def _audience_tops(*, wave: Wave, tree: Mapping[int, int | None]) -> set[int]:
+def _audience_tops(*, wave: Wave, tree: Mapping[int, tuple[int | None, str]]) -> set[int]:
     """The highest teams of the wave's audience (the tree's roots for a whole-organisation wave)."""
     audience = set(wave.teams.values_list("pk", flat=True))
     tops = set()
     for team in audience & set(tree):
-        parent = tree[team]
+        parent = tree[team][0]
         while parent is not None and parent not in audience:
-            parent = tree.get(parent)
+            parent = tree[parent][0] if parent in tree else None
         if parent is None:
             tops.add(team)
     return tops

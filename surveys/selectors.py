@@ -5,14 +5,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from functools import reduce
 from operator import or_
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
-from .models import Employee, Team, Wave
+from .models import (
+    Answer,
+    Comment,
+    Employee,
+    Invitation,
+    Question,
+    Response,
+    SurveyQuestion,
+    Team,
+    Wave,
+    WaveParticipation,
+    WaveTeam,
+)
 
 
 def user_is_hr(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -73,3 +88,122 @@ def waves_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Wave]:
 
 def employees_in_subtrees(roots: list[Team]) -> QuerySet[Employee]:
     return Employee.objects.filter(teams_subtree_q(roots, prefix="team__"))
+
+
+# --- for the read side (analytics) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealedWaveTables:
+    """Quoted table names for analytics' SQL over a sealed wave's responses."""
+
+    answer: str
+    response: str
+    question: str
+    wave_team: str
+
+
+def sealed_wave_tables(*, wave_id: int) -> SealedWaveTables | None:
+    """The tables to aggregate a sealed wave from; None while the wave is not sealed."""
+    if not Wave.objects.filter(pk=wave_id, sealed=True).exists():
+        return None
+    quote = connection.ops.quote_name
+    return SealedWaveTables(
+        answer=quote(Answer._meta.db_table),
+        response=quote(Response._meta.db_table),
+        question=quote(Question._meta.db_table),
+        wave_team=quote(WaveTeam._meta.db_table),
+    )
+
+
+@dataclass(frozen=True)
+class FrozenTeam:
+    """A team as the seal froze it for one wave: its parent, path, own invitees and answer group."""
+
+    team: int
+    parent: int | None
+    path: str
+    invited: int
+    group: int | None
+
+
+def wave_frozen_tree(*, wave_id: int) -> list[FrozenTeam]:
+    return [
+        FrozenTeam(team=t, parent=p, path=path, invited=n, group=g)
+        for t, p, path, n, g in WaveTeam.objects.filter(wave_id=wave_id)
+        .order_by("path")
+        .values_list("team_id", "parent_id", "path", "invited", "group_id")
+    ]
+
+
+def wave_participation(*, wave_id: int) -> dict[int | None, tuple[int, int]]:
+    """Sealed wave: {group (None: the wave as a whole): (invited, responded)} as the seal kept them."""
+    return {
+        team: (invited, responded)
+        for team, invited, responded in WaveParticipation.objects.filter(wave_id=wave_id).values_list(
+            "team_id", "invited", "responded"
+        )
+    }
+
+
+def wave_live_participation(*, wave_id: int) -> dict[int, tuple[int, int]]:
+    """Open wave: {team at launch: (invited, responded so far)} from the invitations."""
+    rows = (
+        Invitation.objects.filter(wave_id=wave_id)
+        .values("team_id")
+        .annotate(invited=Count("id"), responded=Count("id", filter=Q(responded=True)))
+        .values_list("team_id", "invited", "responded")
+    )
+    return {team: (invited, responded) for team, invited, responded in rows}
+
+
+def wave_comments(*, wave_id: int) -> list[tuple[int | None, str]]:
+    """Sealed wave: every comment with its group, in the random order the seal wrote them."""
+    return list(Comment.objects.filter(wave_id=wave_id).values_list("team_id", "text"))
+
+
+def waves_sealed() -> QuerySet[Wave]:
+    """Sealed waves, oldest first: the points of every trend."""
+    return Wave.objects.filter(sealed=True).select_related("survey").order_by("opens_on", "closed_at", "pk")
+
+
+def wave_get(*, wave_id: int) -> Wave | None:
+    return Wave.objects.select_related("survey").filter(pk=wave_id).first()
+
+
+def teams_tree() -> list[tuple[int, int | None, str]]:
+    """Every team as it is now: (id, parent, path)."""
+    return list(Team.objects.order_by("path").values_list("pk", "parent_id", "path"))
+
+
+def departures_by_team(*, reason: str | None = "voluntary") -> list[tuple[int, date]]:
+    """Recorded departures (the leaver's team, the day they left), for the risk model."""
+    leavers = Employee.objects.filter(left_on__isnull=False)
+    if reason:
+        leavers = leavers.filter(left_reason=reason)
+    return list(leavers.values_list("team_id", "left_on"))
+
+
+def headcount_by_team() -> dict[int, int]:
+    rows = Employee.objects.filter(active=True).values("team_id").annotate(n=Count("id")).values_list("team_id", "n")
+    return dict(rows)
+
+
+def dimension_scales() -> dict[str, tuple[int, int]]:
+    """Each dimension's answer range (min, max); a dimension asked on 0–10 anywhere counts as 0–10."""
+    scales: dict[str, tuple[int, int]] = {}
+    for dimension, scale in Question.objects.values_list("dimension", "scale").distinct():
+        low, high = Question.SCALE_RANGE[scale]
+        if dimension not in scales or high > scales[dimension][1]:
+            scales[dimension] = (low, high)
+    return scales
+
+
+def survey_dimensions(*, survey_id: int) -> list[str]:
+    """The dimensions a survey asks about, in the order of its questions."""
+    dims = (
+        SurveyQuestion.objects.filter(survey_id=survey_id)
+        .order_by("position", "id")
+        .values_list("question__dimension", flat=True)
+    )
+    return list(dict.fromkeys(dims))

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
 from surveys.crypto import SealKeyError
 from surveys.models import Wave
-from surveys.waves import wave_close
+from surveys.waves import ANALYSIS_TASK, wave_close
 
 
 class Command(BaseCommand):
-    help = "Close a wave: skip unsent invitations, seal its answers and enqueue its analysis."
+    help = "Close a wave: skip unsent invitations, seal its answers and analyse it (results, trends, risks)."
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("wave_id", type=int, metavar="ID", help="the wave's id (printed by launch_wave)")
@@ -26,6 +27,11 @@ class Command(BaseCommand):
             wave = wave_close(wave=wave)
         except SealKeyError as exc:
             raise CommandError(f"Wave {wave.pk} was not closed: {exc}.") from exc
+        # The analysis runs here too, not only on a worker, so that results, trends and risks are
+        # readable when the command returns. By name: the write side never imports analytics.
+        analysis = current_app.tasks.get(ANALYSIS_TASK)
+        if analysis is not None:
+            analysis.apply(args=(wave.pk,), throw=True)
         responses = wave.responses.count()
         invited = wave.invitations.count()
         state = "was already closed" if was_closed else "closed"

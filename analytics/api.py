@@ -1,0 +1,184 @@
+"""The reporting API (DESIGN.md, Public API): results, trends and risks, all through the gate."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from . import selectors
+
+NOT_FOUND = OpenApiResponse(description="No such team or wave, or one the caller may not see.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+NO_CREDENTIALS = OpenApiResponse(ErrorSerializer, description="No valid credentials.")
+
+
+class DimensionResultSerializer(serializers.Serializer):
+    dimension = serializers.CharField()
+    respondents = serializers.IntegerField(
+        allow_null=True, help_text="Responses in the group and its subtree that answered this dimension."
+    )
+    mean = serializers.FloatField(allow_null=True, help_text="On the question scale, higher is healthier.")
+    favorable = serializers.FloatField(allow_null=True, help_text="Share 0..1 of favourable item answers.")
+    enps = serializers.FloatField(
+        allow_null=True, required=False, help_text="eNPS dimension only: promoters minus detractors, in points."
+    )
+    suppressed = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+
+    def to_representation(self, d: selectors.DimensionResult) -> dict:
+        data = {
+            "dimension": d.dimension,
+            "respondents": d.respondents,
+            "mean": d.mean.value,
+            "favorable": d.favorable.value,
+            "suppressed": d.suppressed,
+            "reason": d.mean.reason,
+        }
+        if d.enps is not None:
+            data["enps"] = d.enps.value
+        return data
+
+
+class TeamResultSerializer(serializers.Serializer):
+    team = serializers.IntegerField()
+    wave = serializers.IntegerField()
+    wave_status = serializers.CharField()
+    invited = serializers.IntegerField(allow_null=True)
+    responded = serializers.IntegerField(allow_null=True)
+    participation_reason = serializers.CharField(allow_null=True)
+    suppressed = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    dimensions = DimensionResultSerializer(many=True)
+
+    def to_representation(self, r: selectors.TeamResult) -> dict:
+        return {
+            "team": r.team,
+            "wave": r.wave,
+            "wave_status": r.wave_status,
+            "invited": r.invited.value,
+            "responded": r.responded.value,
+            "participation_reason": r.invited.reason,
+            "suppressed": r.suppressed,
+            "reason": r.reason,
+            "dimensions": [DimensionResultSerializer().to_representation(d) for d in r.dimensions],
+        }
+
+
+class WaveQuerySerializer(serializers.Serializer):
+    wave = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("wave", int, required=True, description="The wave's id.")],
+    responses={
+        200: TeamResultSerializer,
+        400: OpenApiResponse(description="`wave` missing or not an id."),
+        403: NO_CREDENTIALS,
+        404: NOT_FOUND,
+    },
+)
+class TeamResultsApi(APIView):
+    """A team's released results in one wave (only participation while the wave is open)."""
+
+    def get(self, request: Request, team_id: int) -> Response:
+        query = WaveQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = selectors.team_results(user=request.user, team_id=team_id, wave_id=query.validated_data["wave"])
+        return Response(TeamResultSerializer().to_representation(result))
+
+
+class TrendPointSerializer(serializers.Serializer):
+    wave = serializers.IntegerField()
+    opens_on = serializers.DateField()
+    mean = serializers.FloatField(allow_null=True, help_text="The released value (the results' mean).")
+    suppressed = serializers.BooleanField()
+    reason = serializers.CharField(allow_null=True)
+    shrunk_mean = serializers.FloatField(
+        allow_null=True, help_text="For display: the value shrunk toward the parent team (empirical Bayes)."
+    )
+
+
+class TrendSerializer(serializers.Serializer):
+    direction = serializers.ChoiceField(["declining", "improving", "stable", "insufficient_data"])
+    slope = serializers.FloatField(allow_null=True, help_text="Scale points per wave, org-wide movement removed.")
+    p_value = serializers.FloatField(allow_null=True, help_text="Calibrated on simulated null organisations.")
+    q_value = serializers.FloatField(allow_null=True, help_text="Benjamini–Hochberg across teams × dimensions.")
+    min_detectable_change = serializers.FloatField(allow_null=True)
+
+
+class DimensionTrendSerializer(serializers.Serializer):
+    dimension = serializers.CharField()
+    points = TrendPointSerializer(many=True)
+    trend = TrendSerializer()
+
+
+class TeamTrendsSerializer(serializers.Serializer):
+    team = serializers.IntegerField()
+    dimensions = DimensionTrendSerializer(many=True)
+
+
+def _trend_data(team_id: int, trends: list[selectors.DimensionTrend]) -> dict:
+    return {
+        "team": team_id,
+        "dimensions": [
+            {
+                "dimension": t.dimension,
+                "points": [
+                    {
+                        "wave": p.wave,
+                        "opens_on": p.opens_on.isoformat(),
+                        "mean": p.mean.value,
+                        "suppressed": p.mean.suppressed,
+                        "reason": p.mean.reason,
+                        "shrunk_mean": p.shrunk if not p.mean.suppressed else None,
+                    }
+                    for p in t.points
+                ],
+                "trend": {
+                    "direction": t.trend.direction,
+                    "slope": t.trend.slope,
+                    "p_value": t.trend.p_value,
+                    "q_value": t.trend.q_value,
+                    "min_detectable_change": t.trend.min_detectable,
+                },
+            }
+            for t in trends
+        ],
+    }
+
+
+@extend_schema(responses={200: TeamTrendsSerializer, 403: NO_CREDENTIALS, 404: NOT_FOUND})
+class TeamTrendsApi(APIView):
+    """A team's released points over the sealed waves and its calibrated trend per dimension."""
+
+    def get(self, request: Request, team_id: int) -> Response:
+        return Response(_trend_data(team_id, selectors.team_trends(user=request.user, team_id=team_id)))
+
+
+class RiskSerializer(serializers.Serializer):
+    team = serializers.IntegerField()
+    path = serializers.CharField()
+    level = serializers.ChoiceField(["high", "elevated", "low", "insufficient_data"])
+    score = serializers.FloatField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+
+    def to_representation(self, f: selectors.RiskFlag) -> dict:
+        return {"team": f.team, "path": f.path, "level": f.level, "score": f.score, "reasons": list(f.reasons)}
+
+
+@extend_schema(responses={200: RiskSerializer(many=True), 403: NO_CREDENTIALS})
+class RiskListApi(generics.ListAPIView):
+    """Churn risk of every team the caller may see, highest first."""
+
+    serializer_class = RiskSerializer
+
+    def get_queryset(self):
+        return selectors.risks_for(user=self.request.user)

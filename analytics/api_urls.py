@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("teams/<int:team_id>/results/", api.TeamResultsApi.as_view(), name="api-team-results"),
+    path("teams/<int:team_id>/trends/", api.TeamTrendsApi.as_view(), name="api-team-trends"),
+    path("risks/", api.RiskListApi.as_view(), name="api-risks"),
+]

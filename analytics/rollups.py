@@ -1,0 +1,154 @@
+"""Rollups: per team × wave × dimension and × question, summed up the wave's frozen team tree.
+
+Computed in SQL from the sealed responses. Each response belongs to the group the seal
+attributed it to; a team's rollup covers every group in its subtree as the tree was frozen at
+the seal (``surveys.WaveTeam``), so a department includes its direct members and every
+sub-team, each respondent once, and a later move or rename changes no past wave. The wave as a
+whole (``team`` None) also covers the responses that belong to no team.
+
+Every value is oriented so that higher is healthier: a reverse-scored item's value ``v``
+counts as ``min + max - v``. A respondent's dimension score is the mean of the items they
+answered in it.
+
+Rollups are idempotent and versioned: ``ROLLUP_VERSION`` names this code's rollups; a wave
+rolled up by this version or a newer one is left alone, so a stale recompute (an old worker)
+does nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from surveys.selectors import SealedWaveTables, sealed_wave_tables
+
+from .models import DimensionRollup, QuestionRollup, WaveAnalysis
+
+ROLLUP_VERSION = 1
+
+# Favourable after orientation: 4–5 on 1–5, 9–10 (promoters) on 0–10; detractors 0–6 on 0–10.
+_ORIENTED = "CASE WHEN q.reverse_scored THEN (CASE q.scale WHEN 'nps11' THEN 10 ELSE 6 END) - a.value ELSE a.value END"
+_FAVORABLE = "CASE WHEN (o.scale = 'nps11' AND o.v >= 9) OR (o.scale <> 'nps11' AND o.v >= 4) THEN 1 ELSE 0 END"
+_DETRACTOR = "CASE WHEN o.scale = 'nps11' AND o.v <= 6 THEN 1 ELSE 0 END"
+
+
+def wave_rollup(*, wave_id: int) -> bool:
+    """Write the wave's rollups (a sealed wave only). Returns whether anything was written."""
+    with transaction.atomic():
+        analysis, _ = WaveAnalysis.objects.get_or_create(wave_id=wave_id)
+        analysis = WaveAnalysis.objects.select_for_update().get(pk=analysis.pk)
+        if analysis.rollup_version >= ROLLUP_VERSION:
+            return False
+        tables = sealed_wave_tables(wave_id=wave_id)
+        if tables is None:
+            return False
+        DimensionRollup.objects.filter(wave_id=wave_id).delete()
+        QuestionRollup.objects.filter(wave_id=wave_id).delete()
+        DimensionRollup.objects.bulk_create(_dimension_rollups(wave_id, tables), batch_size=2000)
+        QuestionRollup.objects.bulk_create(_question_rollups(wave_id, tables), batch_size=2000)
+        analysis.rollup_version, analysis.rolled_up_at = ROLLUP_VERSION, timezone.now()
+        analysis.save(update_fields=["rollup_version", "rolled_up_at"])
+    return True
+
+
+def _up_the_tree(t: SealedWaveTables, cells: str, keys: str, sums: str) -> str:
+    """SQL summing per-group ``cells`` into every team whose frozen subtree holds the group, and into the wave.
+
+    A group lies in team T's subtree when its frozen path is T's or starts with T's and a
+    slash (compared with substr, not LIKE, so a team named "50%_off" matches only itself).
+    """
+    return f"""
+        WITH cells AS ({cells})
+        SELECT t.team_id, {keys}, {sums}
+        FROM cells c
+        JOIN {t.wave_team} g ON g.wave_id = %(wave)s AND g.team_id = c.grp
+        JOIN {t.wave_team} t ON t.wave_id = %(wave)s
+             AND (g.path = t.path OR substr(g.path, 1, length(t.path) + 1) = t.path || '/')
+        GROUP BY t.team_id, {keys}
+        UNION ALL
+        SELECT NULL, {keys}, {sums} FROM cells c GROUP BY {keys}
+    """
+
+
+def _dimension_rollups(wave_id: int, t: SealedWaveTables) -> list[DimensionRollup]:
+    per_respondent = f"""
+        SELECT grp, dim, COUNT(*) AS n, SUM(score) AS s, SUM(score * score) AS ss,
+               SUM(items) AS m, SUM(fav) AS f, SUM(det) AS d
+        FROM (
+            SELECT r.team_id AS grp, o.dim, AVG(o.v * 1.0) AS score, COUNT(*) AS items,
+                   SUM({_FAVORABLE}) AS fav, SUM({_DETRACTOR}) AS det
+            FROM (
+                SELECT a.response_id, q.dimension AS dim, q.scale, {_ORIENTED} AS v
+                FROM {t.answer} a JOIN {t.question} q ON q.id = a.question_id
+            ) o
+            JOIN {t.response} r ON r.id = o.response_id AND r.wave_id = %(wave)s
+            GROUP BY r.team_id, o.response_id, o.dim
+        ) per_response
+        GROUP BY grp, dim
+    """
+    sql = _up_the_tree(
+        t,
+        per_respondent,
+        keys="c.dim",
+        sums="SUM(c.n), SUM(c.s), SUM(c.ss), SUM(c.m), SUM(c.f), SUM(c.d)",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"wave": wave_id})
+        rows = cursor.fetchall()
+    return [
+        DimensionRollup(
+            wave_id=wave_id,
+            team_id=team,
+            dimension=dim,
+            respondents=n,
+            score_sum=float(s),
+            score_sumsq=float(ss),
+            items=m,
+            favorable=f,
+            detractors=d,
+        )
+        for team, dim, n, s, ss, m, f, d in rows
+    ]
+
+
+def _question_rollups(wave_id: int, t: SealedWaveTables) -> list[QuestionRollup]:
+    per_value = f"""
+        SELECT r.team_id AS grp, a.question_id AS question, {_ORIENTED} AS v, COUNT(*) AS n
+        FROM {t.answer} a
+        JOIN {t.response} r ON r.id = a.response_id AND r.wave_id = %(wave)s
+        JOIN {t.question} q ON q.id = a.question_id
+        GROUP BY r.team_id, a.question_id, {_ORIENTED}
+    """
+    sql = _up_the_tree(t, per_value, keys="c.question, c.v", sums="SUM(c.n)")
+    scales = _question_scales(t)
+    counts: dict[tuple[int | None, int], dict[int, int]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"wave": wave_id})
+        for team, question, value, n in cursor.fetchall():
+            counts[(team, question)][value] = n
+    rollups = []
+    for (team, question), by_value in counts.items():
+        low, high = scales[question]
+        distribution = [by_value.get(v, 0) for v in range(low, high + 1)]
+        favorable_from = 9 if high == 10 else 4
+        rollups.append(
+            QuestionRollup(
+                wave_id=wave_id,
+                team_id=team,
+                question_id=question,
+                respondents=sum(distribution),
+                total=float(sum(v * n for v, n in by_value.items())),
+                total_sq=float(sum(v * v * n for v, n in by_value.items())),
+                favorable=sum(n for v, n in by_value.items() if v >= favorable_from),
+                distribution=distribution,
+            )
+        )
+    return rollups
+
+
+def _question_scales(t: SealedWaveTables) -> dict[int, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, scale FROM {t.question}")
+        return {pk: (0, 10) if scale == "nps11" else (1, 5) for pk, scale in cursor.fetchall()}
