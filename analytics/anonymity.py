@@ -197,9 +197,10 @@ def _audit_enforce(*, tree: Tree, decision: Decision, measure: Measure, k: int) 
     """Hide one more group if the audit pins a group under k; returns whether it did."""
     released = decision.released()
     for cells, about in _protected(tree, measure, decision, k):
-        cover = next((a for a in [about, *tree.ancestors(about)] if a in released), None)
-        if cover is None:
+        covers = [a for a in [about, *tree.ancestors(about)] if a in released]
+        if not covers:
             continue  # nothing released holds it: unconstrained
+        cover = covers[0]
         if not _pinned(tree=tree, cover=cover, cells=cells, released=released, measure=measure):
             continue
         inside = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -10,7 +11,19 @@ from rest_framework.views import APIView
 
 from . import selectors
 
+# The route takes any segment, so that credentials are checked before the id (a caller without
+# them gets 403 for any path); an id that isn't one is then a 404 like an unknown team.
+TEAM_ID = OpenApiParameter(
+    "team_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH, description="The team's id."
+)
+
 NOT_FOUND = OpenApiResponse(description="No such team or wave, or one the caller may not see.")
+
+
+def team_id_parse(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise Http404("No such team.")
+    return int(raw)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -73,11 +86,11 @@ class TeamResultSerializer(serializers.Serializer):
 
 
 class WaveQuerySerializer(serializers.Serializer):
-    wave = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    wave = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="The wave's id.")
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("wave", int, required=True, description="The wave's id.")],
+    parameters=[TEAM_ID, WaveQuerySerializer],
     responses={
         200: TeamResultSerializer,
         400: OpenApiResponse(description="`wave` missing or not an id."),
@@ -88,10 +101,11 @@ class WaveQuerySerializer(serializers.Serializer):
 class TeamResultsApi(APIView):
     """A team's released results in one wave (only participation while the wave is open)."""
 
-    def get(self, request: Request, team_id: int) -> Response:
+    def get(self, request: Request, team_id: str) -> Response:
+        team = team_id_parse(team_id)
         query = WaveQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        result = selectors.team_results(user=request.user, team_id=team_id, wave_id=query.validated_data["wave"])
+        result = selectors.team_results(user=request.user, team_id=team, wave_id=query.validated_data["wave"])
         return Response(TeamResultSerializer().to_representation(result))
 
 
@@ -155,12 +169,13 @@ def _trend_data(team_id: int, trends: list[selectors.DimensionTrend]) -> dict:
     }
 
 
-@extend_schema(responses={200: TeamTrendsSerializer, 403: NO_CREDENTIALS, 404: NOT_FOUND})
+@extend_schema(parameters=[TEAM_ID], responses={200: TeamTrendsSerializer, 403: NO_CREDENTIALS, 404: NOT_FOUND})
 class TeamTrendsApi(APIView):
     """A team's released points over the sealed waves and its calibrated trend per dimension."""
 
-    def get(self, request: Request, team_id: int) -> Response:
-        return Response(_trend_data(team_id, selectors.team_trends(user=request.user, team_id=team_id)))
+    def get(self, request: Request, team_id: str) -> Response:
+        team = team_id_parse(team_id)
+        return Response(_trend_data(team, selectors.team_trends(user=request.user, team_id=team)))
 
 
 class RiskSerializer(serializers.Serializer):

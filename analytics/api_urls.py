@@ -5,7 +5,7 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
-    path("teams/<int:team_id>/results/", api.TeamResultsApi.as_view(), name="api-team-results"),
-    path("teams/<int:team_id>/trends/", api.TeamTrendsApi.as_view(), name="api-team-trends"),
+    path("teams/<str:team_id>/results/", api.TeamResultsApi.as_view(), name="api-team-results"),
+    path("teams/<str:team_id>/trends/", api.TeamTrendsApi.as_view(), name="api-team-trends"),
     path("risks/", api.RiskListApi.as_view(), name="api-risks"),
 ]

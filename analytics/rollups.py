@@ -56,24 +56,30 @@ def wave_rollup(*, wave_id: int) -> bool:
 def _up_the_tree(t: SealedWaveTables, cells: str, keys: str, sums: str) -> str:
     """SQL summing per-group ``cells`` into every team whose frozen subtree holds the group, and into the wave.
 
-    A group lies in team T's subtree when its frozen path is T's or starts with T's and a
-    slash (compared with substr, not LIKE, so a team named "50%_off" matches only itself).
+    ``up`` pairs each frozen team with itself and each of its ancestors in the wave's frozen
+    tree (a recursive walk up the parent links, a few rows per team), so each group's cell is
+    added once to every team above it.
     """
     return f"""
-        WITH cells AS ({cells})
-        SELECT t.team_id, {keys}, {sums}
-        FROM cells c
-        JOIN {t.wave_team} g ON g.wave_id = %(wave)s AND g.team_id = c.grp
-        JOIN {t.wave_team} t ON t.wave_id = %(wave)s
-             AND (g.path = t.path OR substr(g.path, 1, length(t.path) + 1) = t.path || '/')
-        GROUP BY t.team_id, {keys}
+        WITH RECURSIVE up (team, ancestor) AS (
+            SELECT team_id, team_id FROM {t.wave_team} WHERE wave_id = %(wave)s
+            UNION ALL
+            SELECT up.team, w.parent_id
+            FROM up JOIN {t.wave_team} w ON w.wave_id = %(wave)s AND w.team_id = up.ancestor
+            WHERE w.parent_id IS NOT NULL
+        ),
+        cells AS ({cells})
+        SELECT up.ancestor, {keys}, {sums}
+        FROM cells c JOIN up ON up.team = c.grp
+        GROUP BY up.ancestor, {keys}
         UNION ALL
         SELECT NULL, {keys}, {sums} FROM cells c GROUP BY {keys}
     """
 
 
-def _dimension_rollups(wave_id: int, t: SealedWaveTables) -> list[DimensionRollup]:
-    per_respondent = f"""
+def dimension_cells_sql(t: SealedWaveTables) -> str:
+    """Per attributed group × dimension: respondents, the sums of their scores, item counts."""
+    return f"""
         SELECT grp, dim, COUNT(*) AS n, SUM(score) AS s, SUM(score * score) AS ss,
                SUM(items) AS m, SUM(fav) AS f, SUM(det) AS d
         FROM (
@@ -88,9 +94,23 @@ def _dimension_rollups(wave_id: int, t: SealedWaveTables) -> list[DimensionRollu
         ) per_response
         GROUP BY grp, dim
     """
+
+
+def question_cells_sql(t: SealedWaveTables) -> str:
+    """Per attributed group × question × oriented value: how many answered it."""
+    return f"""
+        SELECT r.team_id AS grp, a.question_id AS question, {_ORIENTED} AS v, COUNT(*) AS n
+        FROM {t.answer} a
+        JOIN {t.response} r ON r.id = a.response_id AND r.wave_id = %(wave)s
+        JOIN {t.question} q ON q.id = a.question_id
+        GROUP BY r.team_id, a.question_id, {_ORIENTED}
+    """
+
+
+def _dimension_rollups(wave_id: int, t: SealedWaveTables) -> list[DimensionRollup]:
     sql = _up_the_tree(
         t,
-        per_respondent,
+        dimension_cells_sql(t),
         keys="c.dim",
         sums="SUM(c.n), SUM(c.s), SUM(c.ss), SUM(c.m), SUM(c.f), SUM(c.d)",
     )
@@ -102,32 +122,25 @@ def _dimension_rollups(wave_id: int, t: SealedWaveTables) -> list[DimensionRollu
             wave_id=wave_id,
             team_id=team,
             dimension=dim,
-            respondents=n,
+            respondents=int(n),
             score_sum=float(s),
             score_sumsq=float(ss),
-            items=m,
-            favorable=f,
-            detractors=d,
+            items=int(m),
+            favorable=int(f),
+            detractors=int(d),
         )
         for team, dim, n, s, ss, m, f, d in rows
     ]
 
 
 def _question_rollups(wave_id: int, t: SealedWaveTables) -> list[QuestionRollup]:
-    per_value = f"""
-        SELECT r.team_id AS grp, a.question_id AS question, {_ORIENTED} AS v, COUNT(*) AS n
-        FROM {t.answer} a
-        JOIN {t.response} r ON r.id = a.response_id AND r.wave_id = %(wave)s
-        JOIN {t.question} q ON q.id = a.question_id
-        GROUP BY r.team_id, a.question_id, {_ORIENTED}
-    """
-    sql = _up_the_tree(t, per_value, keys="c.question, c.v", sums="SUM(c.n)")
+    sql = _up_the_tree(t, question_cells_sql(t), keys="c.question, c.v", sums="SUM(c.n)")
     scales = _question_scales(t)
     counts: dict[tuple[int | None, int], dict[int, int]] = defaultdict(dict)
     with connection.cursor() as cursor:
         cursor.execute(sql, {"wave": wave_id})
         for team, question, value, n in cursor.fetchall():
-            counts[(team, question)][value] = n
+            counts[(team, question)][int(value)] = int(n)
     rollups = []
     for (team, question), by_value in counts.items():
         low, high = scales[question]

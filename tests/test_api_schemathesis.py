@@ -62,7 +62,14 @@ CHECKS = [
 # in both because not_a_server_error is the check that fails on it).
 ACCEPTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 REFUSED = ["400", "401", "403", "404", "405", "406", "409", "415", "422", "428", "429", "5xx"]
-SECURED = ["v1_teams_list", "v1_waves_list", "org_import"]
+SECURED = [
+    "v1_teams_list",
+    "v1_waves_list",
+    "org_import",
+    "v1_teams_results_retrieve",
+    "v1_teams_trends_retrieve",
+    "v1_risks_list",
+]
 TOKEN_OPERATIONS = ["invitation_retrieve", "response_create"]
 CONFIG = schemathesis.Config.from_dict(
     {
@@ -88,7 +95,7 @@ CONFIG = schemathesis.Config.from_dict(
             {
                 # DRF's limit/offset pagination ignores a malformed `limit` or `offset` (the default
                 # page is served) instead of refusing it; lists have no other input to violate.
-                "include-operation-id": ["v1_teams_list", "v1_waves_list"],
+                "include-operation-id": ["v1_teams_list", "v1_waves_list", "v1_risks_list"],
                 "checks": {"negative_data_rejection": {"expected-statuses": ["200", *REFUSED]}},
             },
         ]
