@@ -71,6 +71,7 @@ def test_no_module_of_surveys_but_the_tasks_and_the_app_config_imports_the_tasks
         "surveys.waves",
         "surveys.services",
         "surveys.management.commands.launch_wave",
+        "surveys.web.api_urls",
     } <= modules.keys()
 
     # when
