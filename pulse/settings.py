@@ -23,6 +23,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from surveys import crypto as seal_keys
+from surveys import task_names
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -310,11 +311,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 PULSE_DISPATCH_EVERY = timedelta(seconds=env_int("PULSE_DISPATCH_EVERY", 60, minimum=1))
 PULSE_HOUSEKEEPING_EVERY = timedelta(seconds=env_int("PULSE_HOUSEKEEPING_EVERY", 300, minimum=1))
 CELERY_BEAT_SCHEDULE = {
-    "materialise-waves": {"task": "surveys.tasks.waves_materialise_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
-    "dispatch-invitations": {"task": "surveys.tasks.invitations_dispatch_task", "schedule": PULSE_DISPATCH_EVERY},
-    "send-reminders": {"task": "surveys.tasks.reminders_dispatch_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
-    "close-waves": {"task": "surveys.tasks.waves_close_due_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
-    "apply-departures": {"task": "surveys.tasks.employees_departures_task", "schedule": PULSE_HOUSEKEEPING_EVERY},
+    "materialise-waves": {"task": task_names.WAVES_MATERIALISE, "schedule": PULSE_HOUSEKEEPING_EVERY},
+    "dispatch-invitations": {"task": task_names.INVITATIONS_DISPATCH, "schedule": PULSE_DISPATCH_EVERY},
+    "send-reminders": {"task": task_names.REMINDERS_DISPATCH, "schedule": PULSE_HOUSEKEEPING_EVERY},
+    "close-waves": {"task": task_names.WAVES_CLOSE_DUE, "schedule": PULSE_HOUSEKEEPING_EVERY},
+    "apply-departures": {"task": task_names.EMPLOYEES_DEPARTURES, "schedule": PULSE_HOUSEKEEPING_EVERY},
     # Nightly: catches up any wave whose analysis task was lost, and refreshes trends and risk.
     "analyse": {"task": "analytics.analyse", "schedule": timedelta(hours=24)},
 }

@@ -16,8 +16,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/v1/", include("surveys.api_urls")),
+    path("api/v1/", include("surveys.web.api_urls")),
     path("api/v1/", include("analytics.api_urls")),
-    path("", include("surveys.urls")),
+    path("", include("surveys.web.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

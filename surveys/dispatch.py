@@ -39,7 +39,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from celery import Task, current_app
+from celery import current_app
 from django.conf import settings
 from django.core import mail
 from django.core.mail import EmailMultiAlternatives
@@ -48,7 +48,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 
-from . import emails
+from . import emails, task_names
 from .models import Invitation, Wave
 from .tokens import token_for
 
@@ -85,6 +85,7 @@ class _Outbox:
     """Which columns of an invitation make up one kind of e-mail's outbox."""
 
     kind: str
+    batch_task: str  # the registered name of the task that sends one batch (surveys/task_names.py)
     status_field: str
     due_field: str
     sent_field: str
@@ -104,6 +105,7 @@ class _Outbox:
 
 INVITATIONS = _Outbox(
     kind="invitation",
+    batch_task=task_names.INVITATIONS_SEND_BATCH,
     status_field="status",
     due_field="send_at",
     sent_field="sent_at",
@@ -112,6 +114,7 @@ INVITATIONS = _Outbox(
 )
 REMINDERS = _Outbox(
     kind="reminder",
+    batch_task=task_names.REMINDERS_SEND_BATCH,
     status_field="reminder_status",
     due_field="remind_at",
     sent_field="reminded_at",
@@ -175,18 +178,16 @@ def _dispatch(outbox: _Outbox, *, now: datetime | None) -> int:
         return _send_all_due(outbox, now=now)
     due = Invitation.objects.filter(outbox.due_q(now or timezone.now())).count()
     batches = min(math.ceil(due / settings.PULSE_DISPATCH_BATCH), MAX_BATCH_TASKS)
-    task = _batch_task(outbox)
     for _ in range(batches):
-        transaction.on_commit(task.delay)
+        transaction.on_commit(lambda: _batch_task_enqueue(outbox))
     if batches:
         logger.info("%d %ss due, %d batch tasks enqueued", due, outbox.kind, batches)
     return batches
 
 
-def _batch_task(outbox: _Outbox) -> Task:
-    from . import tasks  # tasks import this module
-
-    return tasks.invitations_send_batch_task if outbox is INVITATIONS else tasks.reminders_send_batch_task
+def _batch_task_enqueue(outbox: _Outbox) -> None:
+    # By name: surveys.tasks imports this module, never the other way round.
+    current_app.signature(outbox.batch_task).delay()
 
 
 def _send_batch_and_chain(outbox: _Outbox, *, now: datetime | None, limit: int | None, chain: bool) -> int:
@@ -194,7 +195,7 @@ def _send_batch_and_chain(outbox: _Outbox, *, now: datetime | None, limit: int |
     result = _send_batch(outbox, now=now, limit=limit)
     # Eagerly a successor would recurse; the eager dispatch loops instead.
     if chain and result.claimed == limit and not current_app.conf.task_always_eager:
-        transaction.on_commit(_batch_task(outbox).delay)
+        transaction.on_commit(lambda: _batch_task_enqueue(outbox))
     return result.sent
 
 

@@ -1,6 +1,6 @@
 """Answer intake: look up a survey token and record an anonymous submission, exactly once.
 
-The HTML form (survey_views.py) and the API (api_survey.py) both call these services.
+The HTML form (web/survey_views.py) and the API (web/api_survey.py) both call these services.
 
 Recording marks the invitation answered and stores the submission — the answers and the
 comment as one fixed-size sealed box (surveys/crypto.py), never in plaintext — atomically,

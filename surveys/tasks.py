@@ -1,7 +1,8 @@
 """Celery tasks of the write side: thin, idempotent, and fed by the database.
 
-Beat runs the four periodic tasks (settings.CELERY_BEAT_SCHEDULE). Each asks the database
-what is due; running one twice, or on two workers at once, does no harm.
+Beat runs the periodic tasks (settings.CELERY_BEAT_SCHEDULE). Each asks the database what is
+due; running one twice, or on two workers at once, does no harm. The services never import
+this module: they enqueue by the names in ``surveys/task_names.py``, registered here.
 """
 
 from __future__ import annotations
@@ -12,43 +13,42 @@ from collections.abc import Callable
 from celery import Task, shared_task
 from celery.utils.time import get_exponential_backoff_interval
 
-from .dispatch import DispatchError
+from . import task_names
+from .dispatch import (
+    DispatchError,
+    invitations_dispatch,
+    invitations_send_batch,
+    reminders_dispatch,
+    reminders_send_batch,
+)
+from .services import employees_departures_apply
+from .waves import waves_close_due, waves_materialise
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name="surveys.tasks.waves_materialise_task")
+@shared_task(name=task_names.WAVES_MATERIALISE)
 def waves_materialise_task() -> int:
-    from .waves import waves_materialise
-
     return len(waves_materialise())
 
 
-@shared_task(name="surveys.tasks.waves_close_due_task")
+@shared_task(name=task_names.WAVES_CLOSE_DUE)
 def waves_close_due_task() -> int:
-    from .waves import waves_close_due
-
     return len(waves_close_due())
 
 
-@shared_task(name="surveys.tasks.employees_departures_task")
+@shared_task(name=task_names.EMPLOYEES_DEPARTURES)
 def employees_departures_task() -> int:
-    from .services import employees_departures_apply
-
     return employees_departures_apply()
 
 
-@shared_task(name="surveys.tasks.invitations_dispatch_task")
+@shared_task(name=task_names.INVITATIONS_DISPATCH)
 def invitations_dispatch_task() -> int:
-    from .dispatch import invitations_dispatch
-
     return invitations_dispatch()
 
 
-@shared_task(name="surveys.tasks.reminders_dispatch_task")
+@shared_task(name=task_names.REMINDERS_DISPATCH)
 def reminders_dispatch_task() -> int:
-    from .dispatch import reminders_dispatch
-
     return reminders_dispatch()
 
 
@@ -72,15 +72,11 @@ def _send_or_retry(task: Task, send: Callable[[], int]) -> int:
         raise task.retry(exc=exc, countdown=countdown, max_retries=SMTP_RETRIES) from exc
 
 
-@shared_task(bind=True, name="surveys.tasks.invitations_send_batch_task")
+@shared_task(bind=True, name=task_names.INVITATIONS_SEND_BATCH)
 def invitations_send_batch_task(self: Task) -> int:
-    from .dispatch import invitations_send_batch
-
     return _send_or_retry(self, lambda: invitations_send_batch(chain=True))
 
 
-@shared_task(bind=True, name="surveys.tasks.reminders_send_batch_task")
+@shared_task(bind=True, name=task_names.REMINDERS_SEND_BATCH)
 def reminders_send_batch_task(self: Task) -> int:
-    from .dispatch import reminders_send_batch
-
     return _send_or_retry(self, lambda: reminders_send_batch(chain=True))

@@ -21,18 +21,16 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
-from . import tokens
+from . import task_names, tokens
 from .crypto import SealKeyError
 from .models import Employee, Invitation, Schedule, Submission, Survey, Team, Wave
 from .scheduling import local_send_at, schedule_occurrences
 from .seal import wave_seal
 from .selectors import teams_subtree_q
-from .tasks import invitations_dispatch_task
 
 logger = logging.getLogger(__name__)
 
 BULK_BATCH = 2000
-ANALYSIS_TASK = "analytics.wave_closed"  # defined by analytics; enqueued by name, never imported
 
 
 class WaveLaunchError(Exception):
@@ -106,8 +104,13 @@ def wave_launch(
             batch_size=BULK_BATCH,
         )
         if send_now:
-            transaction.on_commit(invitations_dispatch_task.delay)
+            transaction.on_commit(_invitations_dispatch_enqueue)
     return wave
+
+
+def _invitations_dispatch_enqueue() -> None:
+    # By name: surveys.tasks imports this module, never the other way round.
+    current_app.signature(task_names.INVITATIONS_DISPATCH).delay()
 
 
 def audience_too_small_message(*, invited: int, where: str) -> str:
@@ -262,7 +265,7 @@ def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
         # robust: a failed VACUUM is logged and must not keep the analysis from being enqueued.
         transaction.on_commit(_sealed_tables_vacuum, robust=True)
         wave_id = wave.pk
-        transaction.on_commit(lambda: current_app.signature(ANALYSIS_TASK, args=(wave_id,)).delay())
+        transaction.on_commit(lambda: current_app.signature(task_names.ANALYTICS_WAVE_CLOSED, args=(wave_id,)).delay())
     return wave
 
 

@@ -32,6 +32,19 @@ def cache_of_its_own(monkeypatch):
 
 
 @pytest.fixture
+def enqueued(monkeypatch) -> list[str]:
+    """The names of the tasks enqueued during the test, in order; none of them runs.
+
+    The services enqueue by name (``current_app.signature(name).delay()``), which ends in the
+    registered task's ``apply_async``: a name no task is registered under fails the test."""
+    from celery import Task
+
+    names: list[str] = []
+    monkeypatch.setattr(Task, "apply_async", lambda task, *args, **kwargs: names.append(task.name))
+    return names
+
+
+@pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
 

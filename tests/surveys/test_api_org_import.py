@@ -225,7 +225,7 @@ def test_a_raw_body_beyond_djangos_form_limit_is_accepted(org, settings):
 
 
 def test_a_file_beyond_the_upload_cap_is_413_and_nothing_changes(org, monkeypatch):
-    from surveys import api_org
+    from surveys.web import api_org
 
     monkeypatch.setattr(api_org, "MAX_UPLOAD_BYTES", 100)
     before = state()

@@ -17,10 +17,10 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from surveys.api_survey import SUBMISSION_MAX_BYTES
 from surveys.crypto import ballot_decrypt, seal_private_keys
 from surveys.models import Invitation, Submission, Wave
-from surveys.survey_views import FORM_KEY_FIELD, form_key
+from surveys.web.api_survey import SUBMISSION_MAX_BYTES
+from surveys.web.survey_views import FORM_KEY_FIELD, form_key
 from tests.surveys.test_intake import make_invitation
 from tests.surveys.test_survey_views import COOKIE, Page
 

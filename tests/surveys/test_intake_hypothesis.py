@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from surveys.crypto import MAX_ANSWERS
 from surveys.intake import COMMENT_MAX_LENGTH
 from surveys.models import Submission, Wave
-from surveys.survey_views import ANSWER_PREFIX, COOKIE_NAME, FORM_KEY_FIELD, form_key
+from surveys.web.survey_views import ANSWER_PREFIX, COOKIE_NAME, FORM_KEY_FIELD, form_key
 from tests.factories import InvitationFactory
 from tests.surveys.test_intake import make_invitation
 

@@ -9,8 +9,8 @@ import time_machine
 from django.core.management import ManagementUtility, call_command
 from django.core.management.base import CommandError
 
+from surveys import task_names
 from surveys.models import Invitation, Wave
-from surveys.tasks import invitations_dispatch_task
 from tests.factories import EmployeeFactory, SurveyFactory, TeamFactory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -88,11 +88,13 @@ def test_launch_wave_without_teams_invites_everyone(org):
     assert Wave.objects.get().opens_on == date(2026, 3, 1)
 
 
-def test_launch_wave_send_now_dispatches_after_commit(org, django_capture_on_commit_callbacks):
+def test_launch_wave_send_now_dispatches_after_commit(org, django_capture_on_commit_callbacks, enqueued):
     with django_capture_on_commit_callbacks() as callbacks:
         lines = _launch("--survey", "pulse", "--send-now")
 
-    assert callbacks == [invitations_dispatch_task.delay]
+    assert (len(callbacks), enqueued) == (1, [])
+    callbacks[0]()
+    assert enqueued == [task_names.INVITATIONS_DISPATCH]
     assert lines[3] == "Sends: 2026-03-01 12:00 to 2026-03-01 12:00 UTC (10:00 local)"
     assert set(Invitation.objects.values_list("send_at", flat=True)) == {NOW}
 

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import translation
 
 from surveys.models import Invitation, SurveyQuestion, Wave
-from surveys.survey_views import FORM_KEY_FIELD, form_key
+from surveys.web.survey_views import FORM_KEY_FIELD, form_key
 from tests.factories import EmployeeFactory, InvitationFactory, QuestionFactory, UserFactory, WaveFactory
 from tests.sealed import submissions_opened
 from tests.surveys.test_intake import make_invitation, make_survey, stored

@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 
+from surveys import task_names
 from surveys.models import Invitation, Wave
-from surveys.tasks import invitations_dispatch_task
 from surveys.tokens import token_for, token_hash
 from surveys.waves import WaveLaunchError, wave_launch
 from tests.factories import EmployeeFactory, SurveyFactory, TeamFactory
@@ -133,7 +133,7 @@ def test_launch_with_reminders_schedules_them(db):
     assert wave.remind_after_days == 2
 
 
-def test_launch_send_now_is_due_now_and_dispatches_after_commit(db, django_capture_on_commit_callbacks):
+def test_launch_send_now_is_due_now_and_dispatches_after_commit(db, django_capture_on_commit_callbacks, enqueued):
     # given
     team = TeamFactory()
     EmployeeFactory(team=team, timezone="Europe/Berlin")
@@ -147,7 +147,9 @@ def test_launch_send_now_is_due_now_and_dispatches_after_commit(db, django_captu
 
     # then every invitation is due now, and dispatch is enqueued once, after the commit
     assert set(wave.invitations.values_list("send_at", flat=True)) == {NOW}
-    assert callbacks == [invitations_dispatch_task.delay]
+    assert (len(callbacks), enqueued) == (1, [])
+    callbacks[0]()
+    assert enqueued == [task_names.INVITATIONS_DISPATCH]
     assert wave.closes_at == NOW + timedelta(days=5)
 
 

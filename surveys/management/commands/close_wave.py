@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from surveys.crypto import SealKeyError
 from surveys.models import Wave
-from surveys.waves import ANALYSIS_TASK, wave_close
+from surveys.task_names import ANALYTICS_WAVE_CLOSED
+from surveys.waves import wave_close
 
 
 class Command(BaseCommand):
@@ -29,7 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"Wave {wave.pk} was not closed: {exc}.") from exc
         # The analysis runs here too, not only on a worker, so that results, trends and risks are
         # readable when the command returns. By name: the write side never imports analytics.
-        analysis = current_app.tasks.get(ANALYSIS_TASK)
+        analysis = current_app.tasks.get(ANALYTICS_WAVE_CLOSED)
         if analysis is not None:
             analysis.apply(args=(wave.pk,), throw=True)
         responses = wave.responses.count()

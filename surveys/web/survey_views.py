@@ -36,7 +36,7 @@ from django.utils.translation import pgettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
-from .intake import (
+from ..intake import (
     AnswersInvalid,
     QuestionSpec,
     TokenProblem,
@@ -48,8 +48,8 @@ from .intake import (
     response_record,
     survey_questions,
 )
-from .models import Invitation, Question
-from .ratelimit import token_failure_record
+from ..models import Invitation, Question
+from ..ratelimit import token_failure_record
 
 COOKIE_NAME = "pulse_survey"
 _DIGITS = re.compile(r"-?[0-9]{1,3}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers
 
-from .models import Team, Wave
-from .selectors import teams_visible_to, waves_visible_to
+from ..models import Team, Wave
+from ..selectors import teams_visible_to, waves_visible_to
 
 
 class DetailSerializer(serializers.Serializer):

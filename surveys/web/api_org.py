@@ -21,9 +21,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..org_import import COLUMNS, OrgImportError, RowError, org_import
+from ..selectors import user_is_hr
 from .api import DetailSerializer
-from .org_import import COLUMNS, OrgImportError, RowError, org_import
-from .selectors import user_is_hr
 
 # A 100,000-person file is about 10 MB; far beyond that is a mistake, not an org chart.
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024

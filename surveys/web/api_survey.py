@@ -29,8 +29,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .api import DetailSerializer
-from .intake import (
+from ..intake import (
     COMMENT_MAX_LENGTH,
     AnswersInvalid,
     TokenProblem,
@@ -42,8 +41,9 @@ from .intake import (
     response_record,
     survey_questions,
 )
-from .ratelimit import token_failure_record
-from .tokens import token_is_well_formed
+from ..ratelimit import token_failure_record
+from ..tokens import token_is_well_formed
+from .api import DetailSerializer
 
 
 class InvitationQuestionSerializer(serializers.Serializer):

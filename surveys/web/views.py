@@ -6,8 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from .models import TEAM_PATH_SEPARATOR, Team
-from .selectors import teams_visible_to, teams_with_headcount, user_is_hr
+from ..models import TEAM_PATH_SEPARATOR, Team
+from ..selectors import teams_visible_to, teams_with_headcount, user_is_hr
 
 
 @login_required
