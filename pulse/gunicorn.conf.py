@@ -18,16 +18,20 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, *, low: int = 1, high: int | None = None) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
+        value = None
+    if value is None or value < low or (high is not None and value > high):
         # One line and exit 2, like a bad Django setting (pulse/startup.py), not a traceback.
-        sys.stderr.write(f"pulse: configuration error: {name} must be an integer; got {raw!r}\n")
+        limits = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        sys.stderr.write(f"pulse: configuration error: {name} must be an integer {limits}; got {raw!r}\n")
         sys.exit(2)
+    return value
 
 
 def _cores() -> int:
@@ -40,7 +44,7 @@ def _cores() -> int:
 chdir = str(Path(__file__).resolve().parent.parent)
 wsgi_app = "pulse.wsgi:application"
 
-bind = [f"0.0.0.0:{_env_int('PORT', 8000)}"]  # inside a container; compose publishes it on loopback
+bind = [f"0.0.0.0:{_env_int('PORT', 8000, high=65535)}"]  # inside a container; compose publishes it on loopback
 workers = _env_int("WEB_CONCURRENCY", 2 * _cores() + 1)
 # Trust X-Forwarded-* only from the reverse proxy. docker-compose.yml sets "*" because there
 # the web port is published on the host's loopback only, so the proxy is the only client.

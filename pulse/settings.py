@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -70,7 +71,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 
 def without_password(url: str) -> str:
     """The URL with any password masked: error messages end up in logs, secrets must not."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # not parseable: mask whatever sits between "user:" and "@"
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url, count=1)
     if parts.password is None:
         return url
     return url.replace(f":{parts.password}@", ":***@", 1)
@@ -80,7 +84,10 @@ def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
     raw = env_str(name, default)
     if not raw:
         return ""
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise ImproperlyConfigured(f"{name} is not a valid URL ({exc}); got {without_password(raw)!r}") from None
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
         raise ImproperlyConfigured(
             f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}; "
@@ -264,7 +271,14 @@ TEMPLATES = [
 
 DATABASE_URL = env_url("DATABASE_URL", "", ("postgres", "postgresql", "pgsql", "postgis", "sqlite", "mysql"))
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    try:
+        urlsplit(DATABASE_URL).port  # noqa: B018 -- dj_database_url would only say "not a valid url"
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL has a bad port: {exc}") from None
+    try:
+        DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    except ValueError as exc:  # dj_database_url.ParseError
+        raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
 else:
     DATABASES = {
         "default": {

@@ -133,6 +133,21 @@ def load_settings(tmp_path: Path, names: list[str], **variables: str) -> dict[st
             id="database-url-password-not-echoed",
         ),
         pytest.param(
+            {"DATABASE_URL": "postgres://pulse@127.0.0.1:abc/pulse"},
+            "DATABASE_URL has a bad port: Port could not be cast to integer value as 'abc'",
+            id="database-url-port-not-a-number",
+        ),
+        pytest.param(
+            {"DATABASE_URL": "postgres://pulse@127.0.0.1:99999/pulse"},
+            "DATABASE_URL has a bad port: Port out of range 0-65535",
+            id="database-url-port-out-of-range",
+        ),
+        pytest.param(
+            {"DATABASE_URL": "postgres://pulse:hunter2@[::1/pulse"},
+            "DATABASE_URL is not a valid URL (Invalid IPv6 URL); got 'postgres://pulse:***@[::1/pulse'",
+            id="database-url-broken-ipv6",
+        ),
+        pytest.param(
             {"REDIS_URL": "http://x"},
             "REDIS_URL must be a URL starting with redis:// or rediss:// or unix://; got 'http://x'",
             id="redis-url-scheme",
@@ -410,6 +425,7 @@ def test_beat_ticks_every_minute_for_dispatch_and_every_five_for_housekeeping_by
         "send-reminders": "0:05:00",
         "close-waves": "0:05:00",
         "apply-departures": "0:05:00",
+        "analyse": "1 day, 0:00:00",  # nightly: catches up a lost analysis, refreshes trends and risk
     }
 
 
@@ -423,6 +439,7 @@ def test_beat_cadence_can_be_tightened_to_seconds_but_not_to_zero(tmp_path):
         "send-reminders": "0:00:02",
         "close-waves": "0:00:02",
         "apply-departures": "0:00:02",
+        "analyse": "1 day, 0:00:00",
     }
     assert (refused.returncode, refused.stderr) == (
         2,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.utils import translation
 from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
@@ -243,9 +244,15 @@ class ResponseApi(APIView):
         parameters=[_RETRY_AFTER],
     )
     def post(self, request: Request) -> Response:
-        fields = _submission_plainly_valid(request.data)
+        try:
+            data = request.data
+        except RequestDataTooBig:
+            # Past Django's own ceiling (DATA_UPLOAD_MAX_MEMORY_SIZE) the body is refused before
+            # the parser sees it; same answer as the parser's, and no error logged for it.
+            return _private(Response({"detail": f"The body is larger than {SUBMISSION_MAX_BYTES} bytes."}, status=400))
+        fields = _submission_plainly_valid(data)
         if fields is None:
-            submission = ResponseSubmitSerializer(data=request.data)
+            submission = ResponseSubmitSerializer(data=data)
             if not submission.is_valid():
                 return _private(Response(_first_messages(submission.errors), status=status.HTTP_400_BAD_REQUEST))
             fields = submission.validated_data

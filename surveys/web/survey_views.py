@@ -21,6 +21,7 @@ import zoneinfo
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -154,6 +155,18 @@ def _survey_submit(request: HttpRequest, token: str, invitation: Invitation) -> 
     # The service looks the token up again: it must decide on its own, and the HTML form is
     # not the hot path (the API is).
     answers, comment = _submitted(request.POST)
+    if "comment" in _undecodable_fields(request) or (
+        request.content_type == "multipart/form-data" and "\ufffd" in comment
+    ):
+        # Django reads bytes that aren't UTF-8 as U+FFFD and moves on; storing that would keep
+        # something other than what was typed. Give it back, marked, with the answers kept.
+        errors = {
+            "comment": _(
+                "Your comment contained characters that could not be read (they are shown as \ufffd). "
+                "Please check your comment and send the form again."
+            )
+        }
+        return _form_page(request, invitation, token=token, chosen=answers, comment=comment, errors=errors, status=400)
     try:
         response_record(token=token, answers=answers, comment=comment)
     except TokenProblem as problem:  # answered or closed in the meantime
@@ -172,6 +185,25 @@ def _survey_submit(request: HttpRequest, token: str, invitation: Invitation) -> 
     response = redirect(f"{reverse('survey-thanks')}?{urlencode({'lang': invitation_language(invitation)})}")
     _forget_token(response)
     return response
+
+
+def _undecodable_fields(request: HttpRequest) -> set[str]:
+    """Fields of a form body whose bytes are not UTF-8 (a lone surrogate, a stray 0xFF).
+
+    For a urlencoded body (what the form sends) the raw bytes tell; a multipart body, which only
+    a hand-made request sends, is judged by the U+FFFD Django put in their place.
+    """
+    if request.content_type != "application/x-www-form-urlencoded":
+        return set()
+    bad = set()
+    # latin-1 maps every byte to one character, so the fields come out as their raw bytes.
+    for key, value in parse_qsl(request.body.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        try:
+            key.encode("latin-1").decode("utf-8")
+            value.encode("latin-1").decode("utf-8")
+        except UnicodeDecodeError:
+            bad.add(key.encode("latin-1").decode("utf-8", errors="replace"))
+    return bad
 
 
 def _submitted(post: QueryDict) -> tuple[dict[str, Any], str]:

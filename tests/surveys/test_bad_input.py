@@ -10,6 +10,7 @@ HTML form (POST /s/).
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from urllib.parse import quote
 
@@ -225,6 +226,22 @@ def test_api_a_body_larger_than_the_limit_is_400(api):
 
     assert response.status_code == 400
     assert reply_json(response) == {"detail": f"The body is larger than {SUBMISSION_MAX_BYTES} bytes."}
+    assert unchanged(invitation)
+
+
+def test_api_a_body_past_djangos_own_ceiling_gets_the_same_json_answer_and_logs_no_error(api, caplog, settings):
+    # given a body over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default): the outside tester's
+    # 5 MB body got Django's HTML error page and an ERROR traceback in the log for each request
+    invitation = make_invitation()
+    body = json.dumps({"token": invitation.token, "answers": {"t_workload": 3}, "comment": "x" * 5_000_000})
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    with caplog.at_level(logging.WARNING):
+        response = post_raw(api, body)
+
+    assert response.status_code == 400
+    assert reply_json(response) == {"detail": f"The body is larger than {SUBMISSION_MAX_BYTES} bytes."}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert unchanged(invitation)
 
 
@@ -474,9 +491,6 @@ def test_form_broken_text_in_any_field_is_never_a_5xx_and_writes_nothing(client,
         (key_id, box) = Submission.objects.values_list("key", "box").get(wave_id=invitation.wave_id)
         ballot = ballot_decrypt(key=key_id, box=box, boxes=seal_private_keys())
         assert [value for _question, value in ballot.answers] == [3]  # t_workload alone
-        if field == "comment":
-            # what Django decoded (undecodable bytes as U+FFFD), stored as such
-            assert ballot.comment.startswith("Good ") and "\ufffd" in ballot.comment
     else:
         assert unchanged(invitation)
 
@@ -487,14 +501,43 @@ def _expected_form_outcome(*, field: str, broken: str, encoding: str) -> int:
     if field == "field-name":
         return 302  # a field the form doesn't have is ignored
     if field == "comment":
-        # A NUL can't be stored (400, the form again); undecodable bytes arrive as U+FFFD,
-        # which is ordinary text, so that comment is taken.
-        return 400 if "nul" in broken else 302
+        # A NUL can't be stored, and bytes that aren't UTF-8 would be stored as U+FFFD, not as
+        # typed: the form again (400), answers kept, the problem named.
+        return 400
     if field == "answer-key" and encoding == "multipart" and broken not in {"nul", "nul-digit"}:
         # Django drops a part whose Content-Disposition isn't UTF-8 (its header line fails to
         # decode and is skipped), so that answer never arrives: the rest is a valid form.
         return 302
     return 400  # an unknown question, or a value that is no integer
+
+
+FORM_UNREADABLE_MESSAGE = (
+    "Your comment contained characters that could not be read (they are shown as \ufffd). "
+    "Please check your comment and send the form again."
+)
+
+
+@pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
+@pytest.mark.parametrize("broken", ["surrogate", "ff", "latin1"])
+def test_form_bytes_that_are_not_utf8_in_the_comment_give_the_form_back_with_the_answers(client, encoding, broken):
+    # given: the outside tester's case, a UTF-8-encoded lone surrogate (or 0xFF) in the comment
+    invitation = make_invitation()
+    open_link(client, invitation)
+    fields = [
+        (FORM_KEY_FIELD.encode(), form_key(invitation.token).encode()),
+        (b"answer-t_growth", b"5"),
+        (b"comment", b"Good " + BROKEN[broken] + b" week"),
+    ]
+
+    response = post_form(client, fields, encoding)
+
+    # then: nothing stored, the link still unused, the form again with the problem named
+    assert response.status_code == 400
+    page = Page(response.content.decode())
+    assert page.text("#comment-error") == [FORM_UNREADABLE_MESSAGE]
+    assert page.text("textarea")[0].startswith("Good ") and "\ufffd" in page.text("textarea")[0]
+    assert [r["id"] for r in page.all("input", type="radio") if "checked" in r] == ["t_growth-5"]
+    assert unchanged(invitation)
 
 
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])

@@ -440,16 +440,17 @@ def test_a_relative_data_folder_is_the_same_folder_for_every_process(tmp_path):
         shutil.rmtree(REPO / env["PULSE_DATA_DIR"], ignore_errors=True)
 
 
-def test_a_bad_gunicorn_setting_stops_web_with_one_line(tmp_path):
+@pytest.mark.parametrize("port", ["abc", "99999", "-1"])
+def test_a_bad_gunicorn_setting_stops_web_with_one_line(tmp_path, port):
     env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PULSE_DATA_DIR": str(tmp_path)}
 
     result = subprocess.run(
-        compose_command("web"), cwd=REPO, env={**env, "PORT": "abc"}, capture_output=True, text=True, timeout=60
+        compose_command("web"), cwd=REPO, env={**env, "PORT": port}, capture_output=True, text=True, timeout=60
     )
 
     assert (result.returncode, result.stderr.splitlines()[-1]) == (
         2,
-        "pulse: configuration error: PORT must be an integer; got 'abc'",
+        f"pulse: configuration error: PORT must be an integer from 1 to 65535; got '{port}'",
     )
     assert "Traceback" not in result.stdout + result.stderr
 
