@@ -17,8 +17,6 @@ does nothing.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -46,8 +44,8 @@ def wave_rollup(*, wave_id: int) -> bool:
             return False
         DimensionRollup.objects.filter(wave_id=wave_id).delete()
         QuestionRollup.objects.filter(wave_id=wave_id).delete()
-        DimensionRollup.objects.bulk_create(_dimension_rollups(wave_id, tables), batch_size=2000)
-        QuestionRollup.objects.bulk_create(_question_rollups(wave_id, tables), batch_size=2000)
+        _dimension_rollups_write(wave_id, tables)
+        _question_rollups_write(wave_id, tables)
         analysis.rollup_version, analysis.rolled_up_at = ROLLUP_VERSION, timezone.now()
         analysis.save(update_fields=["rollup_version", "rolled_up_at"])
     return True
@@ -69,7 +67,7 @@ def _up_the_tree(t: SealedWaveTables, cells: str, keys: str, sums: str) -> str:
             WHERE w.parent_id IS NOT NULL
         ),
         cells AS ({cells})
-        SELECT up.ancestor, {keys}, {sums}
+        SELECT up.ancestor AS team, {keys}, {sums}
         FROM cells c JOIN up ON up.team = c.grp
         GROUP BY up.ancestor, {keys}
         UNION ALL
@@ -107,61 +105,55 @@ def question_cells_sql(t: SealedWaveTables) -> str:
     """
 
 
-def _dimension_rollups(wave_id: int, t: SealedWaveTables) -> list[DimensionRollup]:
-    sql = _up_the_tree(
+def _dimension_rollups_write(wave_id: int, t: SealedWaveTables) -> None:
+    composed = _up_the_tree(
         t,
         dimension_cells_sql(t),
         keys="c.dim",
-        sums="SUM(c.n), SUM(c.s), SUM(c.ss), SUM(c.m), SUM(c.f), SUM(c.d)",
+        sums="SUM(c.n) AS n, SUM(c.s) AS s, SUM(c.ss) AS ss, SUM(c.m) AS m, SUM(c.f) AS f, SUM(c.d) AS d",
     )
+    table = connection.ops.quote_name(DimensionRollup._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"wave": wave_id})
-        rows = cursor.fetchall()
-    return [
-        DimensionRollup(
-            wave_id=wave_id,
-            team_id=team,
-            dimension=dim,
-            respondents=int(n),
-            score_sum=float(s),
-            score_sumsq=float(ss),
-            items=int(m),
-            favorable=int(f),
-            detractors=int(d),
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                (wave_id, team_id, dimension, respondents, score_sum, score_sumsq, items, favorable, detractors)
+            SELECT %(wave)s, x.team, x.dim, x.n, x.s, x.ss, x.m, x.f, x.d FROM ({composed}) x
+            """,
+            {"wave": wave_id},
         )
-        for team, dim, n, s, ss, m, f, d in rows
-    ]
 
 
-def _question_rollups(wave_id: int, t: SealedWaveTables) -> list[QuestionRollup]:
-    sql = _up_the_tree(t, question_cells_sql(t), keys="c.question, c.v", sums="SUM(c.n)")
-    scales = _question_scales(t)
-    counts: dict[tuple[int | None, int], dict[int, int]] = defaultdict(dict)
+_VALUES = range(0, 11)  # every value of either scale; a 1–5 question keeps 1..5 of them
+
+
+def _question_rollups_write(wave_id: int, t: SealedWaveTables) -> None:
+    by_value = ", ".join(f"SUM(CASE WHEN c.v = {v} THEN c.n ELSE 0 END) AS c{v}" for v in _VALUES)
+    per_question = f"""
+        SELECT c.grp, c.question, q.scale, SUM(c.n) AS n, SUM(c.v * c.n) AS t, SUM(c.v * c.v * c.n) AS tt,
+               SUM(CASE WHEN (q.scale = 'nps11' AND c.v >= 9) OR (q.scale <> 'nps11' AND c.v >= 4)
+                        THEN c.n ELSE 0 END) AS f,
+               {by_value}
+        FROM ({question_cells_sql(t)}) c JOIN {t.question} q ON q.id = c.question
+        GROUP BY c.grp, c.question, q.scale
+    """
+    sums = "SUM(c.n) AS n, SUM(c.t) AS t, SUM(c.tt) AS tt, SUM(c.f) AS f, " + ", ".join(
+        f"SUM(c.c{v}) AS c{v}" for v in _VALUES
+    )
+    composed = _up_the_tree(t, per_question, keys="c.question, c.scale", sums=sums)
+    array = "json_build_array" if connection.vendor == "postgresql" else "json_array"
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    nps = f"{array}({', '.join(f'x.c{v}' for v in range(0, 11))}){cast}"
+    likert = f"{array}({', '.join(f'x.c{v}' for v in range(1, 6))}){cast}"
+    table = connection.ops.quote_name(QuestionRollup._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"wave": wave_id})
-        for team, question, value, n in cursor.fetchall():
-            counts[(team, question)][int(value)] = int(n)
-    rollups = []
-    for (team, question), by_value in counts.items():
-        low, high = scales[question]
-        distribution = [by_value.get(v, 0) for v in range(low, high + 1)]
-        favorable_from = 9 if high == 10 else 4
-        rollups.append(
-            QuestionRollup(
-                wave_id=wave_id,
-                team_id=team,
-                question_id=question,
-                respondents=sum(distribution),
-                total=float(sum(v * n for v, n in by_value.items())),
-                total_sq=float(sum(v * v * n for v, n in by_value.items())),
-                favorable=sum(n for v, n in by_value.items() if v >= favorable_from),
-                distribution=distribution,
-            )
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                (wave_id, team_id, question_id, respondents, total, total_sq, favorable, distribution)
+            SELECT %(wave)s, x.team, x.question, x.n, x.t, x.tt, x.f,
+                   CASE WHEN x.scale = 'nps11' THEN {nps} ELSE {likert} END
+            FROM ({composed}) x
+            """,
+            {"wave": wave_id},
         )
-    return rollups
-
-
-def _question_scales(t: SealedWaveTables) -> dict[int, tuple[int, int]]:
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, scale FROM {t.question}")
-        return {pk: (0, 10) if scale == "nps11" else (1, 5) for pk, scale in cursor.fetchall()}
