@@ -241,9 +241,11 @@ def form_body(fields: list[tuple[str, str]], *, multipart: bool) -> tuple[bytes,
     return b"".join(parts) + separator + b"--\r\n", f"multipart/form-data; boundary={BOUNDARY}"
 
 
-def form_outcome_expected(post: Any, token: str) -> int:
+def form_outcome_expected(post: Any, token: str, *, sent: list[tuple[str, str]], multipart: bool) -> int:
     """What the form must answer for the fields as Django decoded them: 403 without this link's
-    form key, else 302 (recorded) for acceptable answers and comment, else 400."""
+    form key, else 302 (recorded) for acceptable answers and comment, else 400. A comment sent
+    as bytes that aren't UTF-8 (Django reads them as U+FFFD; in a multipart body any U+FFFD
+    counts as such) is refused rather than stored as something other than what was typed."""
     if not constant_time_compare(post.get(FORM_KEY_FIELD, ""), form_key(token)):
         return 403
     # A browser sends the chosen radio button's value; a skipped question is absent or blank.
@@ -254,7 +256,10 @@ def form_outcome_expected(post: Any, token: str) -> int:
                 answers[name.removeprefix(ANSWER_PREFIX)] = int(raw)
             except ValueError:
                 answers[name.removeprefix(ANSWER_PREFIX)] = raw
-    return 302 if answers_acceptable(answers) and comment_acceptable(post.get("comment", "")) else 400
+    comment = post.get("comment", "")
+    sent_comments = [value for name, value in sent if name == "comment"]
+    unreadable = (bool(sent_comments) and has_lone_surrogate(sent_comments[-1])) or (multipart and "\ufffd" in comment)
+    return 302 if answers_acceptable(answers) and comment_acceptable(comment) and not unreadable else 400
 
 
 @HYPOTHESIS
@@ -293,7 +298,9 @@ def test_any_form_fields_are_never_a_5xx_and_record_once_exactly_on_the_redirect
         assert response.status_code in {400, 403}
         assert submissions(wave) == before
         assert not invitation.responded
-    assert response.status_code == form_outcome_expected(response.wsgi_request.POST, invitation.token)
+    assert response.status_code == form_outcome_expected(
+        response.wsgi_request.POST, invitation.token, sent=fields, multipart=multipart
+    )
 
 
 def test_the_strategies_reach_lone_surrogates_and_nul():
