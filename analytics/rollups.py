@@ -42,6 +42,11 @@ def wave_rollup(*, wave_id: int) -> bool:
         tables = sealed_wave_tables(wave_id=wave_id)
         if tables is None:
             return False
+        if connection.vendor == "postgresql":
+            # The per-respondent step sorts a wave's answers (about 30 MB for a million): in
+            # memory rather than in temporary files. Local: this transaction only.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
         DimensionRollup.objects.filter(wave_id=wave_id).delete()
         QuestionRollup.objects.filter(wave_id=wave_id).delete()
         _dimension_rollups_write(wave_id, tables)
