@@ -72,8 +72,9 @@ def report_lines(result: Backtest) -> list[str]:
         ("Departures flagged ahead", _flagged(model), _flagged(base)),
     ]
     lines.append("")
-    lines.append(f"{'':<30}{'risk score':>14}{'baseline':>14}   (baseline: team size + past turnover)")
-    lines.extend(f"{name:<30}{a:>14}{b:>14}" for name, a, b in rows)
+    width = max(14, *(len(x) + 2 for _, a, b in rows for x in (a, b)))
+    lines.append(f"{'':<30}{'risk score':>{width}}{'baseline':>{width}}   (baseline: team size + past turnover)")
+    lines.extend(f"{name:<30}{a:>{width}}{b:>{width}}" for name, a, b in rows)
     diff = result.auc_difference
     lines.append("")
     lines.append(
