@@ -182,7 +182,9 @@ class RiskSerializer(serializers.Serializer):
     team = serializers.IntegerField()
     path = serializers.CharField()
     level = serializers.ChoiceField(["high", "elevated", "low", "insufficient_data"])
-    score = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(
+        allow_null=True, help_text="Expected voluntary departures per person over the next 90 days."
+    )
     reasons = serializers.ListField(child=serializers.CharField())
 
     def to_representation(self, f: selectors.RiskFlag) -> dict:

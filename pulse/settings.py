@@ -62,6 +62,20 @@ def env_int(name: str, default: int, *, minimum: int | None = None, why: str = "
     return value
 
 
+def env_float(name: str, default: float, *, above: float, below: float) -> float:
+    """A number strictly between ``above`` and ``below``."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number; got {raw!r}") from None
+    if not above < value < below:  # also refuses nan and inf
+        raise ImproperlyConfigured(f"{name} must be between {above:g} and {below:g} (exclusive); got {raw}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -214,6 +228,11 @@ if PULSE_MIN_COMMENT_RESPONDENTS < PULSE_MIN_RESPONDENTS:
         "PULSE_MIN_COMMENT_RESPONDENTS must be at least PULSE_MIN_RESPONDENTS "
         f"({PULSE_MIN_COMMENT_RESPONDENTS} < {PULSE_MIN_RESPONDENTS})"
     )
+
+# The false-alarm rate per team and wave that trend flags are calibrated to (analytics/trends.py):
+# a team with no real change is flagged "declining" in about this share of its waves. Half or
+# more would flag more teams than chance leaves unflagged.
+PULSE_TREND_FALSE_ALARM_RATE = env_float("PULSE_TREND_FALSE_ALARM_RATE", 0.01, above=0.0, below=0.5)
 
 # How many failed token look-ups one client address may make per window before 429.
 PULSE_TOKEN_FAILURES_PER_WINDOW = env_int("PULSE_TOKEN_FAILURES_PER_WINDOW", 20, minimum=1)

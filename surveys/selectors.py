@@ -136,6 +136,12 @@ def wave_frozen_tree(*, wave_id: int) -> list[FrozenTeam]:
     ]
 
 
+def waves_frozen_parents() -> list[tuple[int, int, int | None]]:
+    """Every sealed wave's frozen tree as (wave, team, parent): where each team sat when that wave
+    was sealed (trends shrink toward, and risk counts departures up, this tree)."""
+    return list(WaveTeam.objects.filter(wave__sealed=True).values_list("wave_id", "team_id", "parent_id"))
+
+
 def wave_participation(*, wave_id: int) -> dict[int | None, tuple[int, int]]:
     """Sealed wave: {group (None: the wave as a whole): (invited, responded)} as the seal kept them."""
     return {

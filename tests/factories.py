@@ -1,15 +1,17 @@
-"""factory_boy factories for the write side."""
+"""factory_boy factories: the write side, and the gate's stored releases (analytics) for tests that
+need many waves of history without answering every one of them."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import factory
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from analytics import models as analytics
 from surveys import models
 from surveys.tokens import token_for, token_hash
 
@@ -94,3 +96,43 @@ class InvitationFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def token(obj, create, extracted, **kwargs):
         obj.token = token_for(obj.id)
+
+
+class SealedWaveFactory(WaveFactory):
+    """A wave closed and sealed, as the gate finds it."""
+
+    status = models.Wave.Status.CLOSED
+    sealed = True
+    closes_at = factory.LazyAttribute(lambda o: datetime.combine(o.opens_on, time(17), tzinfo=UTC) + timedelta(days=5))
+    closed_at = factory.LazyAttribute(lambda o: o.closes_at)
+
+
+class GroupReleaseFactory(factory.django.DjangoModelFactory):
+    """The gate's decision for one team (None: the wave as a whole): results, participation shown."""
+
+    class Meta:
+        model = analytics.GroupRelease
+
+    wave = factory.SubFactory(SealedWaveFactory)
+    team = factory.SubFactory(TeamFactory)
+    path = factory.LazyAttribute(lambda o: o.team.path if o.team else "")
+    state = analytics.GroupRelease.State.RESULTS
+    group = factory.LazyAttribute(lambda o: o.team)
+    invited = 10
+    responded = 8
+
+
+class DimensionReleaseFactory(factory.django.DjangoModelFactory):
+    """A released (or, with ``mean=None`` and a ``reason``, suppressed) value of one team × dimension."""
+
+    class Meta:
+        model = analytics.DimensionRelease
+
+    wave = factory.SubFactory(SealedWaveFactory)
+    team = factory.SubFactory(TeamFactory)
+    dimension = models.Question.Dimension.INTENT_TO_STAY
+    respondents = 8
+    mean = 3.5
+    favorable = factory.LazyAttribute(lambda o: None if o.mean is None else 0.5)
+    enps = None
+    reason = ""

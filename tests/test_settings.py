@@ -179,6 +179,21 @@ def load_settings(tmp_path: Path, names: list[str], **variables: str) -> dict[st
             id="base-url-without-scheme",
         ),
         pytest.param(
+            {"PULSE_TREND_FALSE_ALARM_RATE": "0"},
+            "PULSE_TREND_FALSE_ALARM_RATE must be between 0 and 0.5 (exclusive); got 0",
+            id="trend-false-alarm-rate-zero",
+        ),
+        pytest.param(
+            {"PULSE_TREND_FALSE_ALARM_RATE": "0.5"},
+            "PULSE_TREND_FALSE_ALARM_RATE must be between 0 and 0.5 (exclusive); got 0.5",
+            id="trend-false-alarm-rate-half",
+        ),
+        pytest.param(
+            {"PULSE_TREND_FALSE_ALARM_RATE": "1%"},
+            "PULSE_TREND_FALSE_ALARM_RATE must be a number; got '1%'",
+            id="trend-false-alarm-rate-not-a-number",
+        ),
+        pytest.param(
             {"LOG_LEVEL": "LOUD"},
             "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL; got 'LOUD'",
             id="log-level",
@@ -202,6 +217,12 @@ def test_anonymity_thresholds_accept_the_lowest_safe_values(tmp_path):
     )
 
     assert loaded == {"PULSE_MIN_RESPONDENTS": 3, "PULSE_MIN_COMMENT_RESPONDENTS": 3}
+
+
+def test_trend_false_alarm_rate_default_and_override(tmp_path):
+    assert load_settings(tmp_path, ["PULSE_TREND_FALSE_ALARM_RATE"]) == {"PULSE_TREND_FALSE_ALARM_RATE": 0.01}
+    loaded = load_settings(tmp_path, ["PULSE_TREND_FALSE_ALARM_RATE"], PULSE_TREND_FALSE_ALARM_RATE="0.05")
+    assert loaded == {"PULSE_TREND_FALSE_ALARM_RATE": 0.05}
 
 
 def test_embedded_default_with_nothing_set(tmp_path):
