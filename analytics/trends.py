@@ -19,7 +19,8 @@ For every dimension:
 
 ``composite`` is the engagement index: the dimensions' calibrated statistics and a
 participation-rate statistic (responded / invited where released, tested the same way)
-combined with `stats.combine_statistics`, which keeps it standard normal under the null while
+combined with `stats.combine_statistics_by_size` (the statistics' correlation estimated within
+bands of team size, as it differs between small and big teams), which keeps it standard normal under the null while
 it reaches small teams whose every dimension slips a little. Its direction is declining /
 improving when the combined one-sided p is at most the same false-alarm rate; it has no slope
 (it is not on any one scale), and no points of its own.
@@ -160,13 +161,25 @@ def normal_score(test: stats.TrendTest) -> Array:
     return scipy_stats.norm.ppf(((at_or_below + below) / 2 + 0.5) / total)
 
 
+def _team_size(panel: Panel, window: int = 6) -> Array:
+    """Each team's typical respondents per wave: the median published count over its last
+    ``window`` surveyed waves (the composite's correlation is estimated per band of it)."""
+    counted = np.where(panel.counted > 0, panel.counted.astype(float), np.nan)
+    latest = np.full(panel.teams.size, np.nan)
+    for row in range(panel.teams.size):
+        seen = counted[row][np.isfinite(counted[row])]
+        if seen.size:
+            latest[row] = np.median(seen[-window:])
+    return latest
+
+
 def _composite(
     panel: Panel, tests: dict[str, stats.TrendTest], participation: stats.TrendTest, alpha: float
 ) -> DimensionTrends:
     inputs = {d: normal_score(t) for d, t in tests.items()}
     inputs[PARTICIPATION] = normal_score(participation)
     with np.errstate(invalid="ignore", divide="ignore"):  # a constant statistic has no correlation
-        combined = stats.combine_statistics(inputs)
+        combined = stats.combine_statistics_by_size(inputs, _team_size(panel))
     testable = combined.statistics > 0
     direction = np.full(panel.teams.size, "insufficient_data", dtype="<U17")
     direction[testable] = "stable"

@@ -289,7 +289,7 @@ def flags_compute(org: Org, *, alpha: float, bar=None) -> Flags:
             dim[:, w, d] = testable & (result.direction == "declining")
             dim_testable[:, w, d] = testable
             z[name] = np.where(testable, result.z_calibrated, np.nan)
-        combined = stats.combine_statistics(z)
+        combined = stats.combine_statistics_by_size(z, org.size)  # as analytics/trends.py does
         testable = np.isfinite(combined.z)
         comp[:, w] = testable & (combined.p_decline <= alpha)
         comp_testable[:, w] = testable
