@@ -195,15 +195,18 @@ def _undecodable_fields(request: HttpRequest) -> set[str]:
     """
     if request.content_type != "application/x-www-form-urlencoded":
         return set()
-    bad = set()
+    last: dict[str, bool] = {}  # a field sent twice counts by its last value, as the form reads it
     # latin-1 maps every byte to one character, so the fields come out as their raw bytes.
     for key, value in parse_qsl(request.body.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        name = key.encode("latin-1").decode("utf-8", errors="replace")
         try:
             key.encode("latin-1").decode("utf-8")
             value.encode("latin-1").decode("utf-8")
         except UnicodeDecodeError:
-            bad.add(key.encode("latin-1").decode("utf-8", errors="replace"))
-    return bad
+            last[name] = False
+        else:
+            last[name] = True
+    return {name for name, readable in last.items() if not readable}
 
 
 def _submitted(post: QueryDict) -> tuple[dict[str, Any], str]:

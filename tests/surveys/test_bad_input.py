@@ -648,3 +648,21 @@ def test_the_thank_you_page_takes_any_lang_without_a_5xx(client, lang):
 
     assert response.status_code == 200
     assert response["Content-Language"] == "en"
+
+
+def test_form_a_comment_sent_twice_counts_by_its_last_value(client):
+    # given an unreadable comment followed by a good one (hypothesis found it): the form reads
+    # the last value, so the unreadable one is not what would be stored
+    invitation = make_invitation()
+    open_link(client, invitation)
+    fields = [
+        (FORM_KEY_FIELD.encode(), form_key(invitation.token).encode()),
+        (b"answer-t_growth", b"5"),
+        (b"comment", b"Good " + BROKEN["surrogate"]),
+        (b"comment", b"fine"),
+    ]
+
+    response = post_form(client, fields, "urlencoded")
+
+    assert response.status_code == 302
+    assert recorded_once(invitation)

@@ -257,6 +257,7 @@ def form_outcome_expected(post: Any, token: str, *, sent: list[tuple[str, str]],
             except ValueError:
                 answers[name.removeprefix(ANSWER_PREFIX)] = raw
     comment = post.get("comment", "")
+    # the form reads the last value of a field sent twice
     sent_comments = [value for name, value in sent if name == "comment"]
     unreadable = (bool(sent_comments) and has_lone_surrogate(sent_comments[-1])) or (multipart and "\ufffd" in comment)
     return 302 if answers_acceptable(answers) and comment_acceptable(comment) and not unreadable else 400

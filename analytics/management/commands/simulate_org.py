@@ -120,7 +120,7 @@ class Command(BaseCommand):
             raise CommandError(f"Nothing simulated: {exc}.") from None
         except SimulationMismatch as exc:
             raise CommandError(f"The simulation stopped: {exc}.") from None
-        truth_path = options["truth"] or Path(settings.DATA_DIR) / TRUTH_FILE
+        truth_path = Path(options["truth"]) if options["truth"] else Path(settings.DATA_DIR) / TRUTH_FILE
         self._truth_write(truth_path, ground_truth(sim))
         self.stdout.write(
             f"Simulated {sim.params.root}: {result.employees} employees in {result.teams} teams, "
