@@ -129,7 +129,9 @@ def measure_release(*, tree: Tree, eligible: Iterable[Key], measure: Measure, k:
     decision = _threshold(eligible=eligible, counts=measure.n, k=k)
     while True:
         _complement_enforce(tree=tree, decision=decision, counts=measure.n, k=k)
-        if not _audit_enforce(tree=tree, decision=decision, measure=measure, k=k):
+        if _audit_enforce(tree=tree, decision=decision, measure=measure, k=k):
+            continue
+        if not _person_audit_enforce(tree=tree, decision=decision, measure=measure):
             return decision
 
 
@@ -212,6 +214,76 @@ def _audit_enforce(*, tree: Tree, decision: Decision, measure: Measure, k: int) 
         decision.reasons[victim] = Suppression.AUDIT
         return True
     return False
+
+
+def _person_audit_enforce(*, tree: Tree, decision: Decision, measure: Measure) -> bool:
+    """Hide one more group if the released values pin one person's answers; returns whether it did.
+
+    A group of any size pins each of its members when its released mean sits at (or within
+    a quarter of the range divided by its size of) an end of the scale: a team of 7 whose mean
+    is 1.0 says that each of the 7 answered 1, including a one-person team counted inside it.
+    So for every node's own respondents (a cell, the finest thing the rollups know), the
+    interval the released values allow for *one* of them must be at least a quarter of the
+    range wide. (Shares are not checked person by person: "nobody here is a detractor" bounds
+    each answer to 7–10, wider than a quarter of the 0–10 range; the shares of groups under k
+    are audited by the LP above.)
+
+    The released groups form a laminar family, so the cell's interval is exact without an LP:
+    its cover's (smallest released ancestor's) sum, minus the released groups under the cover
+    beside it, minus the range of every other cell under the cover outside those. When a pin
+    remains even with the groups beside it hidden, the cover itself is hidden; otherwise the
+    smallest group beside it.
+    """
+    released = decision.released()
+    own = {name: _own(tree, values) for name, values in _families(measure).items()}
+    for cell in tree.nodes():
+        if own["n"][cell] <= 0:
+            continue
+        covers = [a for a in [cell, *tree.ancestors(cell)] if a in released]
+        if not covers:
+            continue
+        cover = covers[0]
+        beside = _maximal_released_below(tree, cover, released)
+        if not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=beside):
+            continue
+        if beside and not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=[]):
+            victim = min(beside, key=lambda b: (measure.n.get(b, 0), b))
+        else:
+            victim = cover
+        decision.reasons[victim] = Suppression.AUDIT
+        return True
+    return False
+
+
+def _person_pinned(
+    tree: Tree, measure: Measure, own: dict[str, dict[Key, float]], *, cell: Key, cover: Key, beside: list[int]
+) -> bool:
+    inside_beside = {node for b in beside for node in tree.subtree(b)}
+    free = [c for c in tree.subtree(cover) if c != cell and c not in inside_beside]
+    n = own["n"][cell]
+    low, high = measure.scale
+    # the mean: the cell's score sum, then one of its n people (the others anywhere on the scale)
+    known = _value(measure, "total", cover) - sum(_value(measure, "total", b) for b in beside)
+    cell_low = max(low * n, known - sum(high * own["n"][c] for c in free))
+    cell_high = min(high * n, known - sum(low * own["n"][c] for c in free))
+    person = min(high, cell_high - (n - 1) * low) - max(low, cell_low - (n - 1) * high)
+    return person < AUDIT_SHARE_OF_RANGE * (high - low) - _EPS
+
+
+def _families(measure: Measure) -> dict[str, Mapping[Key, float]]:
+    families: dict[str, Mapping[Key, float]] = {
+        "n": measure.n,
+        "items": measure.items,
+        "total": measure.total,
+        "favorable": measure.favorable,
+    }
+    if measure.detractors is not None:
+        families["detractors"] = measure.detractors
+    return families
+
+
+def _value(measure: Measure, family: str, node: Key) -> float:
+    return float(_families(measure)[family].get(node, 0))
 
 
 def _pinned(*, tree: Tree, cover: Key, cells: set[Key], released: set[Key], measure: Measure) -> bool:
@@ -326,7 +398,10 @@ def wave_release(*, wave_id: int) -> bool:
         tree = Tree(parents={t.team: t.parent for t in frozen})
         upward_to = _answers_leaving(tree=tree, frozen=frozen)
         eligible = [node for node in tree.nodes() if node not in upward_to]
-        invited, responded = _participation_by_node(tree=tree, kept=surveys.wave_participation(wave_id=wave_id))
+        holds_all = _holding_the_audience(tree=tree, frozen=frozen)
+        invited, responded = _participation_by_node(
+            tree=tree, kept=surveys.wave_participation(wave_id=wave_id), holds_all=holds_all
+        )
         k, kc = wave.min_respondents, wave.min_comment_respondents
         participation = counts_release(tree=tree, eligible=eligible, counts=invited, k=k)
         for node in eligible:  # a group with nobody invited has nothing to release
@@ -342,43 +417,58 @@ def wave_release(*, wave_id: int) -> bool:
                 wave=wave,
                 node=node,
                 path=paths.get(node, ""),
-                upward=upward_to.get(node, False),
+                upward=upward_to.get(node),
                 counts=(invited.get(node, 0), responded.get(node, 0)),
                 participation=participation.reasons.get(node, Suppression.FEW_INVITED),
                 comments=comments.reasons.get(node, Suppression.FEW_ANSWERS),
             )
             for node in tree.nodes()
         )
-        DimensionRelease.objects.bulk_create(_dimension_releases(wave=wave, tree=tree, eligible=eligible, k=k))
+        DimensionRelease.objects.bulk_create(
+            _dimension_releases(wave=wave, tree=tree, eligible=eligible, k=k, holds_all=holds_all)
+        )
         analysis.released_at = timezone.now()
         analysis.save(update_fields=["released_at"])
     return True
 
 
-def _answers_leaving(*, tree: Tree, frozen: list[surveys.FrozenTeam]) -> dict[Key, Key | bool]:
-    """Teams some of whose members' answers went above them: {team: the group they went to}.
+def _answers_leaving(*, tree: Tree, frozen: list[surveys.FrozenTeam]) -> dict[Key, tuple[Key, bool]]:
+    """Teams some of whose members' answers went above them: {team: (where, whether its own members')}.
 
-    A team is eligible for results of its own only when every invited member below it had
-    their answers kept inside its subtree.
+    A team holds results of its own only when every invited member below it had their answers
+    kept inside its subtree. Answers kept for the wave as a whole count as inside a team that
+    holds the wave's whole audience (a single root, say): its results are the wave's.
     """
-    leaving: dict[Key, Key | bool] = {}
+    holds_all = _holding_the_audience(tree=tree, frozen=frozen)
+    leaving: dict[Key, tuple[Key, bool]] = {}
     for member in frozen:
         if not member.invited:
             continue
-        inside = set(tree.ancestors(member.group)) | {member.group} if member.group is not None else {ROOT}
+        inside = {member.group, *tree.ancestors(member.group)} if member.group is not None else holds_all
         for node in [member.team, *tree.ancestors(member.team)]:
             if node is ROOT:
                 break
-            if member.group is None or node not in inside:
-                leaving.setdefault(node, member.group)
+            if node not in inside:
+                own = node == member.team
+                if own or node not in leaving:
+                    leaving[node] = (member.group, own)
     return leaving
 
 
-def _participation_by_node(*, tree: Tree, kept: Mapping[Key, tuple[int, int]]) -> tuple[dict[Key, int], dict[Key, int]]:
+def _holding_the_audience(*, tree: Tree, frozen: list[surveys.FrozenTeam]) -> set[int]:
+    """Teams whose subtree holds every invitee of the wave (a single root of a whole-organisation
+    wave, and the teams above the audience's top): their results are the wave's as a whole."""
+    invited_teams = {member.team for member in frozen if member.invited}
+    return {node for node in tree.parents if invited_teams <= set(tree.subtree(node))}
+
+
+def _participation_by_node(
+    *, tree: Tree, kept: Mapping[Key, tuple[int, int]], holds_all: set[int]
+) -> tuple[dict[Key, int], dict[Key, int]]:
     invited: dict[Key, int] = defaultdict(int)
     responded: dict[Key, int] = defaultdict(int)
     for group, (n_invited, n_responded) in kept.items():
-        for node in [group, *tree.ancestors(group)] if group is not ROOT else [ROOT]:
+        for node in [group, *tree.ancestors(group)] if group is not ROOT else [ROOT, *holds_all]:
             invited[node] += n_invited
             responded[node] += n_responded
     return dict(invited), dict(responded)
@@ -389,20 +479,22 @@ def _group_release(
     wave: object,
     node: Key,
     path: str,
-    upward: Key | bool,
+    upward: tuple[Key, bool] | None,
     counts: tuple[int, int],
     participation: str | None,
     comments: str | None,
 ) -> GroupRelease:
-    if upward is not False:
+    if upward is not None:
+        where, own = upward
+        reason = Suppression.UPWARD if own else Suppression.PARTIAL
         return GroupRelease(
             wave=wave,
             team_id=node,
             path=path,
             state=GroupRelease.State.UPWARD,
-            group_id=upward,
-            participation_reason=Suppression.UPWARD,
-            comments_reason=Suppression.UPWARD,
+            group_id=where,
+            participation_reason=reason,
+            comments_reason=reason,
         )
     invited, responded = counts
     shown = participation is None
@@ -420,10 +512,18 @@ def _group_release(
     )
 
 
-def _dimension_releases(*, wave: object, tree: Tree, eligible: list[Key], k: int) -> list[DimensionRelease]:
+def _dimension_releases(
+    *, wave: object, tree: Tree, eligible: list[Key], k: int, holds_all: set[int]
+) -> list[DimensionRelease]:
     rollups: dict[str, dict[Key, DimensionRollup]] = defaultdict(dict)
     for rollup in DimensionRollup.objects.filter(wave=wave):
         rollups[rollup.dimension][rollup.team_id] = rollup
+    for by_node in rollups.values():
+        # A team holding the whole audience holds the wave's answers, those kept for the wave
+        # as a whole included (its own rollup covers only the groups in its subtree).
+        if ROOT in by_node:
+            for node in holds_all:
+                by_node[node] = by_node[ROOT]
     scales = surveys.dimension_scales()
     releases = []
     for dimension, by_node in rollups.items():

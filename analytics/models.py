@@ -89,6 +89,7 @@ class Suppression(models.TextChoices):
     COMPLEMENT = "complement", _("hidden so that a smaller group can't be worked out")
     AUDIT = "audit", _("hidden so that a smaller group can't be worked out")
     UPWARD = "upward", _("answers counted with a larger group")
+    PARTIAL = "partial", _("some sub-team's answers counted with a larger group")
     NO_ANSWERS = "no_answers", _("no answers")
     NOT_SURVEYED = "not_surveyed", _("not part of this wave")
     OPEN = "open", _("results appear when the wave closes")

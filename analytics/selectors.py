@@ -73,12 +73,17 @@ def reason_text(code: str, *, wave: Wave, group_path: str | None = None) -> str:
     if code in (Suppression.COMPLEMENT, Suppression.AUDIT):
         return gettext("hidden so that a smaller group can't be worked out")
     if code == Suppression.UPWARD:
-        if group_path:
-            return gettext("fewer than %(k)d answered here, so these answers are counted with %(group)s") % {
-                "k": k,
-                "group": group_path,
-            }
-        return gettext("fewer than %(k)d answered here, so these answers are counted with the whole wave") % {"k": k}
+        where = group_path or gettext("the whole wave")
+        return gettext(
+            "this team's answers are counted with %(group)s, so that every group holds at least %(k)d; "
+            "it has no results of its own for this wave"
+        ) % {"k": k, "group": where}
+    if code == Suppression.PARTIAL:
+        where = group_path or gettext("the whole wave")
+        return gettext(
+            "answers of a team inside this one are counted with %(group)s, so that every group holds at "
+            "least %(k)d; this team's own total can't be shown for this wave"
+        ) % {"k": k, "group": where}
     if code == Suppression.NO_ANSWERS:
         return gettext("nobody answered")
     if code == Suppression.NOT_SURVEYED:
@@ -135,7 +140,8 @@ def _closed_wave_result(*, team: Team, wave: Wave, release: GroupRelease) -> Tea
     if release.state == GroupRelease.State.UPWARD and wave.responses_discarded and release.group_id is None:
         return _empty(team=team, wave=wave, reason=reason_text(Suppression.DISCARDED, wave=wave))
     if release.state == GroupRelease.State.UPWARD:
-        reason = reason_text(Suppression.UPWARD, wave=wave, group_path=release.group.path if release.group else None)
+        code = release.participation_reason or Suppression.UPWARD
+        reason = reason_text(code, wave=wave, group_path=release.group.path if release.group else None)
         return _empty(team=team, wave=wave, reason=reason)
     participation_reason = (
         reason_text(release.participation_reason, wave=wave) if release.participation_reason else None

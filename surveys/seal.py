@@ -28,7 +28,7 @@ import logging
 import secrets
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.db.models import Case, CharField, Count, F, TextField, Value, When
@@ -129,19 +129,22 @@ def groups_attribute(
             team = passed_to[team]
         return team
 
-    return _wave_group_filled({team: group(team) for team in parents}, responses=responses, k=k)
+    return _wave_group_filled({team: group(team) for team in parents}, responses=responses, k=k, depth_of=depth_of)
 
 
 def _wave_group_filled(
-    group_of: dict[int, int | None], *, responses: Mapping[int, int], k: int
+    group_of: dict[int, int | None], *, responses: Mapping[int, int], k: int, depth_of: Callable[[int], int]
 ) -> dict[int, int | None]:
     """The wave as a whole (None) must hold at least k too, when it holds anything.
 
     What reached the top of the audience short of k goes to the wave as a whole; if that is
     still fewer than k (two small root teams, say, or a one-person team moved to the root
     before the seal), it would be a tiny group that anyone knowing who answered could read
-    person by person. So the smallest group that holds k or more joins it, until it holds k
-    or no other group is left: fewer team results for that wave, never a group under k.
+    person by person. So a group that holds k or more joins it, until it holds k or no other
+    group is left: fewer team results for that wave, never a group under k. The group nearest
+    the top goes first, the smallest among those: moving a group takes the results of it and
+    of every team above it (their subtrees no longer hold all their answers), so a deep group
+    would cost the most teams.
     """
     while True:
         held = Counter()
@@ -149,10 +152,10 @@ def _wave_group_filled(
             held[group_of[team]] += count
         if not 0 < held[None] < k:
             return group_of
-        groups = sorted((count, team) for team, count in held.items() if team is not None and count)
+        groups = sorted((depth_of(team), count, team) for team, count in held.items() if team is not None and count)
         if not groups:
             return group_of  # the whole wave holds fewer than k: the seal writes none of it
-        smallest = groups[0][1]
+        smallest = groups[0][2]
         group_of = {team: None if group == smallest else group for team, group in group_of.items()}
 
 

@@ -110,6 +110,23 @@ def test_the_audit_hides_more_when_extreme_values_pin_a_hidden_group():
     assert interval_of_mean(tree=tree, cells={1}, released=released, measure=measure) == (1.0, 5.0)
 
 
+def test_a_group_at_the_end_of_the_scale_is_hidden_it_would_say_what_each_member_answered():
+    # given (the outside tester's case) Platform (2): its own 6 and Infra's 1, counted with it,
+    # all answered 1; Eng (1) has 9 others with ordinary answers
+    tree = Tree(parents={1: None, 2: 1, 3: 2})
+    own = {2: [1.0] * 7, 1: [3, 4, 2, 3, 3, 4, 2, 3, 3]}
+    measure = measure_of(tree, own)
+
+    decision = measure_release(tree=tree, eligible=[ROOT, 1, 2], measure=measure, k=K)
+
+    # then Platform's mean of 1.0 is not released; Eng's (16, mean 2.06) is, and leaves each
+    # of Platform's 7 anywhere from 1 to 5
+    assert decision.reasons[2] == Suppression.AUDIT
+    assert decision.released() == {ROOT, 1}
+    low, high = interval_of_mean(tree=tree, cells={2}, released=decision.released(), measure=measure)
+    assert high * 7 - 6 * 1.0 - max(1.0, low * 7 - 6 * 5.0) >= 1.0
+
+
 def test_counts_release_for_participation():
     # given invited: P (1) 12 = own 3 + C (2) 9
     tree = Tree(parents={1: None, 2: 1})
@@ -161,6 +178,14 @@ def test_no_release_pins_a_group_under_k(case):
     for cells in groups:
         low, high = interval_of_mean(tree=tree, cells=cells, released=released, measure=measure)
         assert high - low >= 1.0 - 1e-6, (cells, low, high)
+    # and no single person's answer is pinned either, in any node's own respondents
+    for node in tree.nodes():
+        n = own_n.get(node, 0)
+        if n == 0:
+            continue
+        low, high = interval_of_mean(tree=tree, cells={node}, released=released, measure=measure)
+        person = min(5.0, high * n - (n - 1) * 1.0) - max(1.0, low * n - (n - 1) * 5.0)
+        assert person >= 1.0 - 1e-6, (node, low, high, n)
 
 
 @pytest.mark.parametrize("scale", [(1.0, 5.0), (0.0, 10.0)])

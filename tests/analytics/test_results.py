@@ -150,8 +150,9 @@ def test_a_dimension_most_of_a_team_skipped_is_hidden_and_the_parent_still_shown
     assert (ml.mean, ml.favorable, ml.reason, ml.respondents) == (None, None, "few_answers", 3)
     # Eng (9 = 6 + 3) stays: its own 6 give its values a wide range of ML's mean
     assert eng.respondents == 9 and eng.mean == round((12 + 12) / 9, 2)
+    # ML's 5 all answered 10 on eNPS: a mean of 10.0 would say what each of them answered
     enps = DimensionRelease.objects.get(wave=wave, team=org["ml"], dimension="enps")
-    assert enps.mean == 10.0  # ML's enps was answered by all 5
+    assert (enps.mean, enps.reason, enps.respondents) == (None, "audit", 5)
 
 
 def test_while_a_wave_is_open_only_participation_is_shown(org):
@@ -227,3 +228,45 @@ def test_a_wave_answered_by_fewer_than_k_has_no_results(org):
     assert not DimensionRelease.objects.filter(wave=wave).exists()
     assert body["reason"] == "fewer than 5 answered the whole wave, so no results are kept"
     assert GroupRelease.objects.get(wave=wave, team=None).responded == 3  # the wave's participation is kept
+
+
+def test_one_person_at_the_root_costs_the_fewest_team_results_and_the_root_shows_the_wave(org_lone_root):
+    # given (the outside tester's organisation) Acme holds one person of its own (HR); everyone
+    # answers, with ordinary, varied values
+    teams = org_lone_root
+    wave = wave_launch(survey=_survey(), teams=[teams["acme"]])
+    for n, invitation in enumerate(wave.invitations.order_by("employee_id")):
+        response_record(token=token_for(invitation.id), answers={"r_w1": 1 + n % 5, "r_w2": 1 + (n * 2) % 5})
+    wave = close(wave)
+    client = api_for(role=Employee.Role.HR)
+
+    def results(name):
+        return client.get(f"/api/v1/teams/{teams[name].pk}/results/", {"wave": wave.pk}).json()
+
+    # then Acme's one goes to the wave as a whole, which takes the group nearest the top (Eng,
+    # 10 with Data) to hold k; Platform (with Infra) and Sales (with East) keep their results
+    assert results("platform")["responded"] == 7 and not results("platform")["suppressed"]
+    assert results("sales")["responded"] == 12 and not results("sales")["suppressed"]
+    eng = results("eng")
+    assert eng["dimensions"] == [] and "counted with the whole wave" in eng["reason"]
+    assert "counted with Acme/Eng/Platform" in results("infra")["reason"]
+    # Acme holds the whole audience: its results are the wave's, all 30
+    acme = results("acme")
+    assert (acme["invited"], acme["responded"]) == (30, 30)
+    (workload,) = [d for d in acme["dimensions"] if d["dimension"] == "workload"]
+    assert workload["respondents"] == 30 and workload["mean"] is not None
+
+
+@pytest.fixture
+def org_lone_root():
+    acme = TeamFactory(name="Acme")
+    eng = TeamFactory(name="Eng", parent=acme)
+    platform = TeamFactory(name="Platform", parent=eng)
+    infra = TeamFactory(name="Infra", parent=platform)
+    data = TeamFactory(name="Data", parent=eng)
+    sales = TeamFactory(name="Sales", parent=acme)
+    east = TeamFactory(name="East", parent=sales)
+    teams = {"acme": acme, "eng": eng, "platform": platform, "infra": infra, "data": data, "sales": sales, "east": east}
+    for name, count in (("acme", 1), ("eng", 6), ("platform", 6), ("infra", 1), ("data", 4), ("sales", 9), ("east", 3)):
+        EmployeeFactory.create_batch(count, team=teams[name])
+    return teams

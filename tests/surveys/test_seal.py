@@ -56,13 +56,23 @@ def test_what_reaches_the_top_short_of_k_belongs_to_the_wave_once_the_wave_holds
     assert (groups[5], groups[1], groups[2], groups[3]) == (None, None, None, None)
 
 
-def test_the_wave_as_a_whole_takes_the_smallest_group_it_needs_and_no_more():
+def test_the_wave_as_a_whole_takes_the_group_nearest_the_top_and_no_more():
     #   1 Acme ── 2 Eng (8) ── 3 ML (5)         6 Lonely (1), a root of its own
     tree = {**TREE, 6: None}
     groups = groups_attribute(parents=tree, tops=set(), responses={2: 8, 3: 5, 6: 1}, k=5)
 
-    # ML (5, the smallest) tops the wave up to 6; Eng keeps its 8
-    assert (groups[6], groups[3], groups[2]) == (None, None, 2)
+    # Eng (nearest the top) tops the wave up to 9; ML keeps its 5 and with them its results.
+    # Taking ML instead (the smaller) would have cost ML's results and Eng's too (Eng's
+    # subtree would no longer hold all its answers).
+    assert (groups[6], groups[2], groups[3]) == (None, None, 3)
+
+
+def test_among_groups_as_near_the_top_the_smallest_tops_the_wave_up():
+    #   1 Acme ── 2 Eng (8), 5 Sales (6)        6 Lonely (1)
+    tree = {**TREE, 6: None}
+    groups = groups_attribute(parents=tree, tops=set(), responses={2: 8, 5: 6, 6: 1}, k=5)
+
+    assert (groups[6], groups[5], groups[2]) == (None, None, 2)
 
 
 def test_a_wave_with_fewer_than_k_responses_in_all_has_only_the_wave():
