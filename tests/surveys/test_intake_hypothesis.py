@@ -306,5 +306,11 @@ def test_any_form_fields_are_never_a_5xx_and_record_once_exactly_on_the_redirect
 
 def test_the_strategies_reach_lone_surrogates_and_nul():
     # A guard against a Hypothesis default quietly leaving them out (st.characters() drops Cs).
-    assert has_lone_surrogate(find(ANY_CHARACTER, has_lone_surrogate))
-    assert find(ANY_CHARACTER, lambda character: character == "\x00") == "\x00"
+    # Searched for in TEXT, what the tests draw from: a single ANY_CHARACTER is a lone surrogate
+    # once in hundreds of draws at best, so a search there failed now and then (CI, 2026-12-01).
+    wide = settings(max_examples=5000, database=None)
+    assert has_lone_surrogate(find(TEXT, has_lone_surrogate, settings=wide))
+    assert "\x00" in find(TEXT, lambda text: "\x00" in text, settings=wide)
+    assert has_lone_surrogate(
+        find(ANY_CHARACTER, has_lone_surrogate, settings=settings(max_examples=100_000, database=None))
+    )
