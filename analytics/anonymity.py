@@ -124,6 +124,31 @@ def counts_release(*, tree: Tree, eligible: Iterable[Key], counts: Mapping[Key, 
     return decision
 
 
+def participation_release(*, tree: Tree, eligible: Iterable[Key], invited: Mapping[Key, int], k: int) -> Decision:
+    """Participation (invited, responded) is a release too: only for groups with at least k
+    invited, under the complement rule on the invited counts."""
+    decision = counts_release(tree=tree, eligible=eligible, counts=invited, k=k)
+    for node, reason in decision.reasons.items():
+        if reason == Suppression.FEW_ANSWERS:
+            decision.reasons[node] = Suppression.FEW_INVITED
+    return decision
+
+
+def live_participation_release(*, wave_id: int, k: int) -> tuple[dict[Key, int], dict[Key, int], Decision]:
+    """An open wave's participation per team (its subtree, over the tree as it is now) and what
+    of it is released: (invited, responded so far, decision). Decided from the invited counts,
+    fixed at launch, so every reader gets the same set while the wave is open."""
+    tree = Tree(parents={pk: parent for pk, parent, _ in surveys.teams_tree()})
+    invited: dict[Key, int] = defaultdict(int)
+    responded: dict[Key, int] = defaultdict(int)
+    for team, (n_invited, n_responded) in surveys.wave_live_participation(wave_id=wave_id).items():
+        for node in [team, *tree.ancestors(team)]:
+            invited[node] += n_invited
+            responded[node] += n_responded
+    decision = participation_release(tree=tree, eligible=list(invited), invited=invited, k=k)
+    return dict(invited), dict(responded), decision
+
+
 def measure_release(*, tree: Tree, eligible: Iterable[Key], measure: Measure, k: int) -> Decision:
     """Threshold, complement rule and the release audit for one wave × dimension."""
     decision = _threshold(eligible=eligible, counts=measure.n, k=k)
@@ -286,9 +311,11 @@ def _value(measure: Measure, family: str, node: Key) -> float:
     return float(_families(measure)[family].get(node, 0))
 
 
-def _pinned(*, tree: Tree, cover: Key, cells: set[Key], released: set[Key], measure: Measure) -> bool:
-    """Whether the released values under ``cover`` pin the mean or a share of ``cells`` too narrowly."""
-    variables = tree.subtree(cover)
+def _lp_system(
+    tree: Tree, variables: list[Key], released: set[Key], cells: set[Key]
+) -> tuple[list[Key], np.ndarray, np.ndarray]:
+    """The released nodes among ``variables`` (one equation each: the sum of its subtree's cells),
+    their membership matrix, and the objective picking out ``cells``."""
     index = {node: i for i, node in enumerate(variables)}
     constraints = [node for node in variables if node in released]
     membership = np.zeros((len(constraints), len(variables)))
@@ -298,6 +325,13 @@ def _pinned(*, tree: Tree, cover: Key, cells: set[Key], released: set[Key], meas
     target = np.zeros(len(variables))
     for node in cells:
         target[index[node]] = 1.0
+    return constraints, membership, target
+
+
+def _pinned(*, tree: Tree, cover: Key, cells: set[Key], released: set[Key], measure: Measure) -> bool:
+    """Whether the released values under ``cover`` pin the mean or a share of ``cells`` too narrowly."""
+    variables = tree.subtree(cover)
+    constraints, membership, target = _lp_system(tree, variables, released, cells)
 
     own_n, own_items = _own(tree, measure.n), _own(tree, measure.items)
     n_cells = sum(own_n[c] for c in cells)
@@ -363,15 +397,7 @@ def _pinned_promoters_detractors(
 def interval_of_mean(*, tree: Tree, cells: set[Key], released: set[Key], measure: Measure) -> tuple[float, float]:
     """The tightest interval the released sums allow for the mean of ``cells`` (for tests and the bench)."""
     variables = tree.nodes()
-    index = {node: i for i, node in enumerate(variables)}
-    constraints = [node for node in variables if node in released]
-    membership = np.zeros((len(constraints), len(variables)))
-    for row, node in enumerate(constraints):
-        for member in tree.subtree(node):
-            membership[row, index[member]] = 1.0
-    target = np.zeros(len(variables))
-    for node in cells:
-        target[index[node]] = 1.0
+    constraints, membership, target = _lp_system(tree, variables, released, cells)
     own_n = _own(tree, measure.n)
     low, high = measure.scale
     bounds = [(low * own_n[v], high * own_n[v]) for v in variables]
@@ -403,13 +429,7 @@ def wave_release(*, wave_id: int) -> bool:
             tree=tree, kept=surveys.wave_participation(wave_id=wave_id), holds_all=holds_all
         )
         k, kc = wave.min_respondents, wave.min_comment_respondents
-        participation = counts_release(tree=tree, eligible=eligible, counts=invited, k=k)
-        for node in eligible:  # a group with nobody invited has nothing to release
-            if invited.get(node, 0) and node not in participation.reasons:
-                participation.reasons[node] = Suppression.FEW_INVITED
-        for node, reason in participation.reasons.items():
-            if reason == Suppression.FEW_ANSWERS:
-                participation.reasons[node] = Suppression.FEW_INVITED
+        participation = participation_release(tree=tree, eligible=eligible, invited=invited, k=k)
         comments = counts_release(tree=tree, eligible=eligible, counts=responded, k=kc)
         paths = {t.team: t.path for t in frozen}
         GroupRelease.objects.bulk_create(

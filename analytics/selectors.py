@@ -203,13 +203,11 @@ def _dimension_rank(dimension: str) -> tuple[int, str]:
 def _open_wave_result(*, team: Team, wave: Wave) -> TeamResult:
     """While a wave is open only participation is released: for groups with at least k invited,
     under the complement rule, over the tree as it is now."""
-    invited, responded, decision = _live_participation(wave)
+    invited, responded, decision = anonymity.live_participation_release(wave_id=wave.pk, k=wave.min_respondents)
     open_reason = reason_text(Suppression.OPEN, wave=wave)
     if not invited.get(team.pk):
         return _empty(team=team, wave=wave, reason=reason_text(Suppression.NOT_SURVEYED, wave=wave))
     code = decision.reasons.get(team.pk, Suppression.FEW_INVITED)
-    if code == Suppression.FEW_ANSWERS:
-        code = Suppression.FEW_INVITED
     if code is None:
         shown_invited, shown_responded = Released(invited[team.pk]), Released(responded.get(team.pk, 0))
     else:
@@ -230,18 +228,6 @@ def _open_dimensions(wave: Wave, reason: str) -> tuple[DimensionResult, ...]:
         )
         for dimension in surveys.survey_dimensions(survey_id=wave.survey_id)
     )
-
-
-def _live_participation(wave: Wave) -> tuple[dict, dict, anonymity.Decision]:
-    tree = anonymity.Tree(parents={pk: parent for pk, parent, _ in surveys.teams_tree()})
-    invited: dict = defaultdict(int)
-    responded: dict = defaultdict(int)
-    for team, (n_invited, n_responded) in surveys.wave_live_participation(wave_id=wave.pk).items():
-        for node in [team, *tree.ancestors(team)]:
-            invited[node] += n_invited
-            responded[node] += n_responded
-    decision = anonymity.counts_release(tree=tree, eligible=list(invited), counts=invited, k=wave.min_respondents)
-    return invited, responded, decision
 
 
 # --- trends and risk ---------------------------------------------------------------------------

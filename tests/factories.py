@@ -136,3 +136,17 @@ class DimensionReleaseFactory(factory.django.DjangoModelFactory):
     favorable = factory.LazyAttribute(lambda o: None if o.mean is None else 0.5)
     enps = None
     reason = ""
+
+
+def api_for(*, role: str, manages=()):
+    """An API client authenticated the integrator's way (`Authorization: Token KEY`), as an
+    employee of ``role`` managing ``manages``."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    user = UserFactory()
+    employee = EmployeeFactory(email=user.username, role=role, user=user)
+    employee.manages.set(manages)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client

@@ -7,8 +7,6 @@ import io
 
 import pytest
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from analytics.models import DimensionRelease, DimensionRollup, GroupRelease, QuestionRollup, WaveAnalysis
 from analytics.rollups import wave_rollup
@@ -17,7 +15,7 @@ from surveys.intake import response_record
 from surveys.models import Employee, Question, SurveyQuestion, Wave
 from surveys.tokens import token_for
 from surveys.waves import wave_launch
-from tests.factories import EmployeeFactory, QuestionFactory, SurveyFactory, TeamFactory, UserFactory
+from tests.factories import EmployeeFactory, QuestionFactory, SurveyFactory, TeamFactory, api_for
 
 pytestmark = pytest.mark.django_db
 
@@ -68,15 +66,6 @@ def close(wave: Wave) -> Wave:
     """close_wave, as HR runs it: it seals and runs the analysis before it returns."""
     call_command("close_wave", str(wave.pk), stdout=io.StringIO())
     return Wave.objects.get(pk=wave.pk)
-
-
-def api_for(*, role: str, manages=()) -> APIClient:
-    user = UserFactory()
-    employee = EmployeeFactory(email=user.username, role=role, user=user)
-    employee.manages.set(manages)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def test_rollups_compose_up_the_frozen_tree_with_reverse_scoring(org):

@@ -13,15 +13,13 @@ import numpy as np
 import pytest
 import time_machine
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from analytics import risk
 from analytics.models import DimensionRelease, GroupRelease, TeamRisk
 from analytics.panel import released_panel
 from surveys import selectors as surveys
 from surveys.models import Employee
-from tests.factories import EmployeeFactory, SealedWaveFactory, TeamFactory, UserFactory
+from tests.factories import EmployeeFactory, SealedWaveFactory, TeamFactory, api_for
 
 pytestmark = pytest.mark.django_db
 
@@ -35,15 +33,6 @@ DIMENSIONS = ("intent_to_stay", "growth", "connection", "burnout", "workload")
 def today():
     with time_machine.travel(TODAY, tick=False):
         yield TODAY
-
-
-def api_for(*, role: str, manages=()) -> APIClient:
-    user = UserFactory()
-    employee = EmployeeFactory(email=user.username, role=role, user=user)
-    employee.manages.set(manages)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def seed_history(*, teams: int = 40, waves: int = 14, seed: int = 0, departures: bool = True):

@@ -11,8 +11,6 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from analytics import stats, trends
 from analytics.models import DimensionRelease, TeamTrend
@@ -29,21 +27,12 @@ from tests.factories import (
     SealedWaveFactory,
     SurveyFactory,
     TeamFactory,
-    UserFactory,
+    api_for,
 )
 
 pytestmark = pytest.mark.django_db
 
 START = date(2025, 1, 6)
-
-
-def api_for(*, role: str, manages=()) -> APIClient:
-    user = UserFactory()
-    employee = EmployeeFactory(email=user.username, role=role, user=user)
-    employee.manages.set(manages)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def trend_of(body: dict, dimension: str) -> dict:

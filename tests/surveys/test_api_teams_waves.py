@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from surveys.models import Employee
-from tests.factories import EmployeeFactory, InvitationFactory, TeamFactory, UserFactory, WaveFactory
+from tests.factories import EmployeeFactory, InvitationFactory, TeamFactory, WaveFactory, api_for
 
 pytestmark = pytest.mark.django_db
 
@@ -19,16 +18,6 @@ def org():
     ml = TeamFactory(name="ML", parent=eng)
     sales = TeamFactory(name="Sales", parent=acme)
     return {"acme": acme, "eng": eng, "ml": ml, "sales": sales}
-
-
-def api_for(*, role: str, manages=()) -> APIClient:
-    """A client authenticated the integrator's way: `Authorization: Token KEY`."""
-    user = UserFactory()
-    employee = EmployeeFactory(email=user.username, role=role, user=user)
-    employee.manages.set(manages)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
 
 
 def test_hr_lists_every_team_with_id_name_path_parent(org):
