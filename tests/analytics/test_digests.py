@@ -7,6 +7,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from celery import current_app
 from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone, translation
@@ -29,6 +30,15 @@ _answered_wave = test_results._answered_wave
 @pytest.fixture(autouse=True)
 def base_url(settings):
     settings.PULSE_BASE_URL = BASE
+
+
+@pytest.fixture(autouse=True)
+def eager_celery():
+    """Run enqueued tasks in-process even when a broker is configured (CI's services run)."""
+    previous = current_app.conf.task_always_eager
+    current_app.conf.task_always_eager = True
+    yield
+    current_app.conf.task_always_eager = previous
 
 
 def reader(*, role: str, manages=(), locale: str = "en", email: str | None = None):
