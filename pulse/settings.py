@@ -254,6 +254,9 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    # Swagger UI's files, served from our own static files: /api/docs/ works offline and loads
+    # nothing from another host.
+    "drf_spectacular_sidecar",
     "surveys",
     "analytics",
 ]
@@ -437,6 +440,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Anonymous employee pulse surveys: org import, answer intake and anonymized reports.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge from the online validator: the docs page talks to this server only.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # Logs never carry survey tokens: request lines of /s/<token>/ are rewritten by a filter

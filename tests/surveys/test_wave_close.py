@@ -179,7 +179,8 @@ def test_close_enqueues_the_analysis_by_name_after_commit(
         wave_close(wave=answered_wave)
 
     # then the analytics task (registered under its name) ran for this wave
-    assert len(callbacks) == 2  # VACUUM (a no-op inside the test's transaction), then the analysis
+    # VACUUM (a no-op inside the test's transaction), then the analysis, which asks for its digests
+    assert len(callbacks) == 3
     analysis = WaveAnalysis.objects.get(wave=answered_wave)
     assert analysis.released_at is not None and analysis.analysed_at is not None
 
