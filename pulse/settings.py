@@ -257,6 +257,7 @@ INSTALLED_APPS = [
     # Swagger UI's files, served from our own static files: /api/docs/ works offline and loads
     # nothing from another host.
     "drf_spectacular_sidecar",
+    "axes",
     "surveys",
     "analytics",
 ]
@@ -271,6 +272,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pulse.urls"
@@ -410,6 +413,32 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Password reset and "set your password" links (surveys/accounts.py) work this long, and once.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 60 * 60, minimum=600)
+
+# Login brute-force protection (django-axes). The standalone backend only checks and counts; the
+# model backend after it logs people in (and serves force_login, which takes the first backend
+# that can get a user). Failures count per e-mail *and* address together, so a guesser locks out
+# only themselves, never a colleague behind the same office NAT address.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("PULSE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("PULSE_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the survey-link throttle (REMOTE_ADDR, IPv6 per /64).
+AXES_CLIENT_IP_CALLABLE = "surveys.accounts.login_client_address"
+AXES_LOCKOUT_CALLABLE = "surveys.web.account_views.login_locked_out"
+# Counts only; a log of every successful login is not something Pulse needs to keep.
+AXES_DISABLE_ACCESS_LOG = True
+# Quiet at start-up (commands' output stays theirs); failures are still logged, with the e-mail
+# and address masked.
+AXES_VERBOSE = False
+# With Redis the counters live in the shared cache, so every web process sees the same failures;
+# on the embedded default in the database, which outlives a restart of the single process.
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler" if REDIS_URL else "axes.handlers.database.AxesDatabaseHandler"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("de", _("German"))]

@@ -16,7 +16,7 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .accounts import password_setup_send
 from .models import (
     TEAM_PATH_SEPARATOR,
     Answer,
@@ -257,9 +258,46 @@ class EmployeeAdmin(admin.ModelAdmin):
         (_("Login"), {"fields": ["user"]}),
     ]
 
+    actions = ["send_password_setup"]
+
     @admin.display(description=_("team"), ordering="team__path")
     def team_path(self, employee: Employee) -> str:
         return employee.team.path
+
+    @admin.action(description=_("Send a “set your password” e-mail"))
+    def send_password_setup(self, request: HttpRequest, queryset: QuerySet[Employee]) -> None:
+        """The same as ``manage.py send_password_setup``: only logins without a password get one."""
+        selected = list(queryset.select_related("user"))
+        report = password_setup_send(users=[employee.user for employee in selected if employee.user is not None])
+        without_login = sum(1 for employee in selected if employee.user is None)
+        if report.sent:
+            self.message_user(
+                request,
+                ngettext(
+                    "Sent a “set your password” e-mail to %(count)d person: %(emails)s.",
+                    "Sent a “set your password” e-mail to %(count)d people: %(emails)s.",
+                    len(report.sent),
+                )
+                % {"count": len(report.sent), "emails": ", ".join(report.sent)},
+                messages.SUCCESS,
+            )
+        if without_login:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d person has no login (only managers and HR have one): nothing sent.",
+                    "%(count)d people have no login (only managers and HR have one): nothing sent.",
+                    without_login,
+                )
+                % {"count": without_login},
+                messages.WARNING,
+            )
+        for username, reason in report.skipped:
+            self.message_user(
+                request,
+                _("Nothing sent to %(email)s: %(reason)s.") % {"email": username, "reason": reason},
+                messages.WARNING,
+            )
 
     def save_related(self, request: HttpRequest, form: ModelForm, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)

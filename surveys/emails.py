@@ -3,7 +3,8 @@
 Each renders ``email/<name>_subject.txt``, ``email/<name>_body.txt`` and
 ``email/<name>_body.html`` in the employee's language and time zone. The token is an argument
 rather than something read from the invitation, because only its hash is stored; it goes into
-the body's link and nowhere else (no header, no log line).
+the body's link and nowhere else (no header, no log line). The same holds for the account
+e-mails' links (password reset, "set your password"), built by surveys/accounts.py.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format, time_format
 from django.utils.html import escape
+from django.utils.translation import ngettext
 
-from .models import Invitation, Team
+from .models import Employee, Invitation, Team
 from .tokens import survey_link
 
 # A pulse item is a single tap on a scale; about 15 seconds each, read and answered.
@@ -62,6 +66,46 @@ def _survey_email(name: str, *, invitation: Invitation, token: str) -> EmailMult
     )
     message.attach_alternative(_personalise(html, name=escape(employee.name), link=escape(link)), "text/html")
     return message
+
+
+def password_reset_email(*, user: AbstractBaseUser, link: str) -> EmailMultiAlternatives:
+    return _account_email("password_reset", user=user, link=link)
+
+
+def password_setup_email(*, user: AbstractBaseUser, link: str) -> EmailMultiAlternatives:
+    return _account_email("password_setup", user=user, link=link)
+
+
+def _account_email(name: str, *, user: AbstractBaseUser, link: str) -> EmailMultiAlternatives:
+    """An e-mail about a manager's or HR person's login, in their language when Pulse knows it."""
+    employee = Employee.objects.select_related("team").filter(user=user).first()
+    language = employee_language(employee.locale) if employee else translation.get_language()
+    with translation.override(language):
+        context = {
+            "name": employee.name if employee else user.get_username(),
+            "organisation": organisation_name(employee.team) if employee else "",
+            "username": user.get_username(),
+            "link": link,
+            "login_url": settings.PULSE_BASE_URL + reverse("login"),
+            "valid_for": link_validity_display(settings.PASSWORD_RESET_TIMEOUT),
+        }
+        message = EmailMultiAlternatives(
+            subject=_render_subject(f"email/{name}_subject.txt", context),
+            body=render_to_string(f"email/{name}_body.txt", context),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[user.email],
+        )
+        message.attach_alternative(render_to_string(f"email/{name}_body.html", context), "text/html")
+    return message
+
+
+def link_validity_display(seconds: int) -> str:
+    """How long a link works, in whole days, or hours below two days ("3 days", "12 hours")."""
+    if seconds >= 2 * 86400:
+        days = seconds // 86400
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
+    hours = max(1, seconds // 3600)
+    return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
 
 
 class _SharedContext(NamedTuple):

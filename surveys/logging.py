@@ -1,4 +1,4 @@
-"""Keep survey tokens out of every log line."""
+"""Keep survey tokens, and the tokens of password links, out of every log line."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import re
 _TOKEN_IN_PATH = re.compile(r"(/s/|/api/v1/invitations/)[^/\s?\"']{16,}")
 
 
+# /password-reset/<uidb64>/<token>/ and /password-setup/<uidb64>/<token>/ (surveys/accounts.py);
+# Django's confirm view then redirects to .../<uidb64>/set-password/, which holds no secret.
+_PASSWORD_TOKEN_IN_PATH = re.compile(r"(/password-(?:reset|setup)/[^/\s?\"']+/)(?!set-password/)[^/\s?\"']+")
+
+
 def redact(text: str) -> str:
-    return _TOKEN_IN_PATH.sub(r"\1[redacted]", text)
+    return _PASSWORD_TOKEN_IN_PATH.sub(r"\1[redacted]", _TOKEN_IN_PATH.sub(r"\1[redacted]", text))
 
 
 class RedactTokensFilter(logging.Filter):

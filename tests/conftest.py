@@ -31,6 +31,23 @@ def cache_of_its_own(monkeypatch):
     monkeypatch.setattr(cache, "key_prefix", f"{cache.key_prefix}test-{uuid.uuid4().hex}")
 
 
+@pytest.fixture(autouse=True)
+def client_login_with_a_request(monkeypatch):
+    """django-axes checks every ``authenticate()`` and needs its request, which Django's test
+    client's ``login()`` doesn't pass. Give it one from the test client's address, so that
+    ``client.login`` counts failures and honours lockouts as the login page does (``force_login``
+    doesn't authenticate, so it needs nothing)."""
+    from django.test import Client, RequestFactory
+
+    login = Client.login
+
+    def login_with_request(self, **credentials):
+        credentials.setdefault("request", RequestFactory().post("/login/"))
+        return login(self, **credentials)
+
+    monkeypatch.setattr(Client, "login", login_with_request)
+
+
 @pytest.fixture
 def enqueued(monkeypatch) -> list[str]:
     """The names of the tasks enqueued during the test, in order; none of them runs.
