@@ -264,7 +264,7 @@ class EmployeeAdmin(admin.ModelAdmin):
     def team_path(self, employee: Employee) -> str:
         return employee.team.path
 
-    @admin.action(description=_("Send a “set your password” e-mail"))
+    @admin.action(description=_("Send a “set your password” e-mail"), permissions=["change"])
     def send_password_setup(self, request: HttpRequest, queryset: QuerySet[Employee]) -> None:
         """The same as ``manage.py send_password_setup``: only logins without a password get one."""
         selected = list(queryset.select_related("user"))
