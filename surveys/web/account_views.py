@@ -12,6 +12,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -22,8 +23,12 @@ from .. import accounts
 
 class LoginForm(auth_forms.AuthenticationForm):
     def clean_username(self) -> str:
-        # Usernames are the lower-case e-mail (surveys/roles.py); people type it as they like.
-        return self.cleaned_data["username"].strip().lower()
+        # Usernames are the lower-case e-mail (surveys/roles.py), and people type it as they like;
+        # an administrator made with createsuperuser may have any username, kept as it is.
+        username = self.cleaned_data["username"].strip()
+        if username != username.lower() and not get_user_model().objects.filter(username=username).exists():
+            return username.lower()
+        return username
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):

@@ -71,6 +71,15 @@ def test_the_e_mail_may_be_typed_in_any_case_with_spaces(client, manager):
     assert logged_in_as(client) == str(manager.pk)
 
 
+def test_an_administrators_mixed_case_username_is_kept(client):
+    admin = UserFactory(username="Admin", password=PASSWORD, is_staff=True, is_superuser=True)
+
+    response = log_in(client, username="Admin")
+
+    assert response.status_code == 302
+    assert logged_in_as(client) == str(admin.pk)
+
+
 def test_logging_out_ends_the_session(client, manager):
     # given
     log_in(client)
@@ -188,6 +197,19 @@ def test_the_lockout_is_per_e_mail_and_address(client, manager):
     assert elsewhere.status_code == 302
     assert logged_in_as(client) == str(manager.pk)
     assert colleague.pk != manager.pk
+
+
+def test_an_ipv6_client_counts_per_64_network(client, manager):
+    # given failures from one address of a /64 (one host usually holds a whole /64)
+    for _ in range(5):
+        client.post("/login/", {"username": EMAIL, "password": "wrong guess"}, REMOTE_ADDR="2001:db8:0:1::17")
+
+    # when
+    same_network = client.post("/login/", {"username": EMAIL, "password": PASSWORD}, REMOTE_ADDR="2001:db8:0:1::99")
+    next_network = client.post("/login/", {"username": EMAIL, "password": PASSWORD}, REMOTE_ADDR="2001:db8:0:2::17")
+
+    # then
+    assert (same_network.status_code, next_network.status_code) == (429, 302)
 
 
 def test_changing_the_case_of_the_e_mail_does_not_get_round_the_lockout(client, manager):
