@@ -29,6 +29,14 @@ def cache_of_its_own(monkeypatch):
     database with the Celery broker, whose queues a clear would wipe."""
     cache = caches["default"]
     monkeypatch.setattr(cache, "key_prefix", f"{cache.key_prefix}test-{uuid.uuid4().hex}")
+    # django-axes' cache handler (with REDIS_URL) keeps the cache object of the thread it was first
+    # built in, perhaps a live server's, whose prefix is shared by every test and every xdist worker:
+    # point it at this test's, so login failures never spill between tests either.
+    from axes.handlers.proxy import AxesProxyHandler
+
+    handler = AxesProxyHandler.get_implementation()
+    if hasattr(handler, "cache"):
+        monkeypatch.setattr(handler, "cache", cache)
 
 
 @pytest.fixture(autouse=True)
