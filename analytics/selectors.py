@@ -7,10 +7,13 @@ a suppressed number is ``Released(None, reason)``, so it can't be printed by mis
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
@@ -295,6 +298,10 @@ class RiskFlag:
     score: float | None
     reasons: tuple[str, ...]
 
+    @property
+    def label(self) -> str:
+        return str(TeamRisk.Level(self.level).label) if self.level in TeamRisk.Level.values else self.level
+
 
 def risks_for(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskFlag]:
     """Every visible team's risk, highest first."""
@@ -306,3 +313,445 @@ def risks_for(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskFlag]:
     ]
     rank = {"high": 0, "elevated": 1, "low": 2, "insufficient_data": 3}
     return sorted(flags, key=lambda f: (rank.get(f.level, 4), -(f.score or 0), f.path))
+
+
+# --- dashboards --------------------------------------------------------------------------------
+# What the manager dashboard and the HR pages show, from the stored releases only. A change or a
+# composite value is computed from released values alone, so it reveals nothing the releases
+# don't; where one of its inputs is hidden it is hidden too, with the reason.
+
+QUARTER_DAYS = 91
+COMMENT_WAVES = 3  # comments of the latest waves whose group clears the comment threshold
+
+
+@dataclass(frozen=True)
+class WavePoint:
+    wave: int
+    opens_on: object
+    mean: Released
+    favorable: Released
+    respondents: int | None
+    asked: bool = True  # False: the wave's survey had no question on this dimension
+
+
+@dataclass(frozen=True)
+class DimensionSummary:
+    dimension: str
+    label: str
+    scale: tuple[int, int]
+    points: tuple[WavePoint, ...]
+    trend: Trend
+    since_last: Released
+    over_quarter: Released
+    verdict: str
+
+    @property
+    def latest(self) -> WavePoint | None:
+        return self.points[-1] if self.points else None
+
+
+@dataclass(frozen=True)
+class WaveParticipation:
+    wave: int
+    opens_on: object
+    closes_at: object
+    status: str
+    invited: Released
+    responded: Released
+
+    @property
+    def rate(self) -> float | None:
+        if self.invited.value and self.responded.value is not None:
+            return self.responded.value / self.invited.value
+        return None
+
+
+@dataclass(frozen=True)
+class WaveComments:
+    wave: int
+    opens_on: object
+    comments: tuple[str, ...]
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class TeamDashboard:
+    team: Team
+    teams: tuple[tuple[Team, int], ...]  # the picker: the user's visible tree, (team, depth)
+    dimensions: tuple[DimensionSummary, ...]  # the composite first, then the dimensions
+    participation: tuple[WaveParticipation, ...]  # newest first
+    risk: RiskFlag | None
+    comments: tuple[WaveComments, ...]
+    open_waves: tuple[WaveParticipation, ...]
+
+
+def dimension_label(dimension: str) -> str:
+    if dimension == COMPOSITE:
+        return gettext("Engagement index")
+    labels = dict(Question.Dimension.choices)
+    return str(labels.get(dimension, dimension.replace("_", " ").capitalize()))
+
+
+def team_dashboard(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> TeamDashboard:
+    """Everything the team page shows, as released; 404 for a team the user may not see.
+
+    A constant number of queries whatever the size of the organisation or its history."""
+    team = surveys.team_get_for_user(user=user, team_id=team_id)
+    waves = {w.pk: w for w in surveys.waves_sealed()}
+    group_releases = {
+        r.wave_id: r for r in GroupRelease.objects.filter(team=team, wave__in=list(waves)).select_related("group")
+    }
+    by_dimension: dict[str, dict[int, DimensionRelease]] = defaultdict(dict)
+    for release in DimensionRelease.objects.filter(team=team, wave__in=list(waves)).order_by():
+        by_dimension[release.dimension][release.wave_id] = release
+    surveyed = sorted(group_releases, key=lambda pk: (waves[pk].opens_on, pk))
+    trends = {t.dimension: t for t in TeamTrend.objects.filter(team=team)}
+    scales = surveys.dimension_scales()
+    dimensions = [
+        _dimension_summary(
+            dimension=dimension,
+            scale=scales.get(dimension, (1, 5)),
+            points=_wave_points(surveyed, waves, group_releases, by_dimension[dimension]),
+            stored=trends.get(dimension),
+        )
+        for dimension in sorted(by_dimension, key=_dimension_rank)
+    ]
+    composite = _composite_summary(dimensions, stored=trends.get(COMPOSITE))
+    open_waves = tuple(_open_participation(team=team, user=user))
+    return TeamDashboard(
+        team=team,
+        teams=tuple(_visible_tree(user)),
+        dimensions=tuple([composite, *dimensions] if composite else dimensions),
+        participation=tuple(_closed_participation(waves[pk], group_releases[pk]) for pk in reversed(surveyed)),
+        risk=_team_risk(team),
+        comments=tuple(_team_comments(team=team, waves=[waves[pk] for pk in surveyed], releases=group_releases)),
+        open_waves=open_waves,
+    )
+
+
+def _visible_tree(user: AbstractBaseUser | AnonymousUser) -> list[tuple[Team, int]]:
+    teams = list(surveys.teams_visible_to(user).order_by("path"))
+    top = min((t.depth for t in teams), default=0)
+    return [(t, t.depth - top) for t in teams]
+
+
+def _wave_points(
+    surveyed: list[int],
+    waves: dict[int, Wave],
+    group_releases: dict[int, GroupRelease],
+    releases: dict[int, DimensionRelease],
+) -> tuple[WavePoint, ...]:
+    points = []
+    for pk in surveyed:
+        wave, release = waves[pk], releases.get(pk)
+        if release is None:
+            group = group_releases[pk]
+            asked = group.state != GroupRelease.State.RESULTS
+            reason = _wave_reason(wave, group) if asked else gettext("not asked in this wave")
+            hidden = Released(None, reason)
+            points.append(WavePoint(pk, wave.opens_on, hidden, hidden, None, asked=asked))
+            continue
+        reason = reason_text(release.reason, wave=wave) if release.reason else None
+        points.append(
+            WavePoint(
+                pk,
+                wave.opens_on,
+                Released(release.mean, reason),
+                Released(release.favorable, reason),
+                release.respondents,
+            )
+        )
+    return tuple(points)
+
+
+def _wave_reason(wave: Wave, release: GroupRelease) -> str:
+    """Why a surveyed team has no value for a dimension in a wave (it has no release row)."""
+    if release.state == GroupRelease.State.UPWARD:
+        code = release.participation_reason or Suppression.UPWARD
+        if wave.responses_discarded and release.group_id is None:
+            code = Suppression.DISCARDED
+        return reason_text(code, wave=wave, group_path=release.group.path if release.group else None)
+    if release.state == GroupRelease.State.NONE:
+        return reason_text(Suppression.NO_ANSWERS, wave=wave)
+    return reason_text(Suppression.NO_ANSWERS, wave=wave)
+
+
+def _change(points: tuple[WavePoint, ...], *, since: object | None) -> Released:
+    """The latest released mean minus an earlier one: the previous wave's, or the one a quarter back."""
+    if len(points) < 2:
+        return Released(None, gettext("needs two waves"))
+    latest = points[-1]
+    if since is None:
+        earlier = points[-2]
+    else:
+        candidates = [p for p in points[:-1] if p.opens_on >= since]
+        if not candidates:
+            return Released(None, gettext("no wave in the last quarter before the latest"))
+        earlier = candidates[0]
+    for point in (latest, earlier):
+        if point.mean.suppressed:
+            return Released(None, point.mean.reason)
+    return Released(latest.mean.value - earlier.mean.value)
+
+
+def _dimension_summary(
+    *, dimension: str, scale: tuple[int, int], points: tuple[WavePoint, ...], stored: TeamTrend | None
+) -> DimensionSummary:
+    trend = (
+        Trend(stored.direction, stored.slope, stored.p_value, stored.q_value, stored.min_detectable)
+        if stored
+        else Trend("insufficient_data", None, None)
+    )
+    quarter = points[-1].opens_on - timedelta(days=QUARTER_DAYS) if points else None
+    return DimensionSummary(
+        dimension=dimension,
+        label=dimension_label(dimension),
+        scale=scale,
+        points=points,
+        trend=trend,
+        since_last=_change(points, since=None),
+        over_quarter=_change(points, since=quarter),
+        verdict=trend_verdict(trend, respondents=points[-1].respondents if points else None),
+    )
+
+
+def _composite_summary(dimensions: list[DimensionSummary], *, stored: TeamTrend | None) -> DimensionSummary | None:
+    """The engagement index per wave: the mean of the wave's released favourable shares over its
+    dimensions; hidden for a wave where any of them is hidden (a partial mean would mix scales of
+    different sets)."""
+    if not dimensions:
+        return None
+    waves = dimensions[0].points
+    points = []
+    for i, point in enumerate(waves):
+        asked = [d.points[i] for d in dimensions if d.points[i].asked]
+        shares = [p.favorable for p in asked]
+        hidden = next((s for s in shares if s.suppressed), None)
+        if hidden is not None:
+            reason = Released(None, hidden.reason)
+            points.append(WavePoint(point.wave, point.opens_on, reason, reason, None))
+            continue
+        if not shares:
+            reason = Released(None, gettext("not asked in this wave"))
+            points.append(WavePoint(point.wave, point.opens_on, reason, reason, None, asked=False))
+            continue
+        value = sum(s.value for s in shares) / len(shares)
+        respondents = min(p.respondents or 0 for p in asked)
+        points.append(WavePoint(point.wave, point.opens_on, Released(value), Released(value), respondents))
+    points_t = tuple(points)
+    summary = _dimension_summary(dimension=COMPOSITE, scale=(0, 1), points=points_t, stored=stored)
+    return summary
+
+
+def trend_verdict(trend: Trend, *, respondents: int | None) -> str:
+    """One plain sentence on whether the movement is meaningful, from the calibrated trend test."""
+    rate = getattr(settings, "PULSE_TREND_FALSE_ALARM_RATE", 0.01)
+    one_in = max(2, round(1 / rate)) if rate else 100
+    if trend.direction == "declining":
+        return gettext(
+            "A real decline: a change like this would happen by chance in fewer than 1 in %(n)d teams like yours."
+        ) % {"n": one_in}
+    if trend.direction == "improving":
+        return gettext(
+            "A real improvement: a change like this would happen by chance in fewer than 1 in %(n)d teams like yours."
+        ) % {"n": one_in}
+    if trend.direction == "stable":
+        if respondents:
+            return ngettext(
+                "Within normal variation for a team of %(n)d.",
+                "Within normal variation for a team of %(n)d.",
+                respondents,
+            ) % {"n": respondents}
+        return gettext("Within normal variation.")
+    return gettext("Not enough released waves yet to tell a trend (it takes 3).")
+
+
+def _closed_participation(wave: Wave, release: GroupRelease) -> WaveParticipation:
+    if release.state == GroupRelease.State.UPWARD and release.invited is None:
+        hidden = Released(None, _wave_reason(wave, release))
+        return WaveParticipation(wave.pk, wave.opens_on, wave.closes_at, wave.status, hidden, hidden)
+    reason = reason_text(release.participation_reason, wave=wave) if release.participation_reason else None
+    return WaveParticipation(
+        wave.pk,
+        wave.opens_on,
+        wave.closes_at,
+        wave.status,
+        Released(release.invited if reason is None else None, reason),
+        Released(release.responded if reason is None else None, reason),
+    )
+
+
+def _open_participation(*, team: Team, user: AbstractBaseUser | AnonymousUser) -> Iterable[WaveParticipation]:
+    for wave in surveys.waves_visible_to(user).filter(status=Wave.Status.OPEN).order_by("opens_on", "pk"):
+        result = _open_wave_result(team=team, wave=wave)
+        if result.invited.value is None and result.invited.reason == reason_text(Suppression.NOT_SURVEYED, wave=wave):
+            continue
+        yield WaveParticipation(wave.pk, wave.opens_on, wave.closes_at, wave.status, result.invited, result.responded)
+
+
+def _team_risk(team: Team) -> RiskFlag | None:
+    risk = TeamRisk.objects.filter(team=team).first()
+    if risk is None:
+        return None
+    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=tuple(risk.reasons))
+
+
+def _team_comments(*, team: Team, waves: list[Wave], releases: dict[int, GroupRelease]) -> Iterable[WaveComments]:
+    """Comments of the latest waves, where the team's group clears the comment threshold: the
+    comments attributed inside the team's subtree as the seal froze it, in random order."""
+    latest = [w for w in reversed(waves) if releases[w.pk].state == GroupRelease.State.RESULTS][:COMMENT_WAVES]
+    # Asked for all the latest waves, shown only where released: two queries whatever is shown.
+    ids = [w.pk for w in latest]
+    comments = surveys.waves_comments(wave_ids=ids)
+    trees = surveys.waves_frozen_children(wave_ids=ids)
+    for wave in latest:
+        if not releases[wave.pk].comments_released:
+            yield WaveComments(wave.pk, wave.opens_on, (), reason_text("comments", wave=wave))
+            continue
+        subtree = _subtree(trees[wave.pk], team.pk)
+        texts = [text for group, text in comments[wave.pk] if group in subtree]
+        random.shuffle(texts)
+        yield WaveComments(wave.pk, wave.opens_on, tuple(texts), None)
+
+
+def _subtree(children: dict[int | None, list[int]], root: int) -> set[int]:
+    out, stack = set(), [root]
+    while stack:
+        node = stack.pop()
+        out.add(node)
+        stack.extend(children.get(node, ()))
+    return out
+
+
+@dataclass(frozen=True)
+class HeatmapRow:
+    team: Team
+    depth: int
+    has_children: bool
+    cells: tuple[DimensionResult | None, ...]  # per heatmap dimension; None: the team wasn't surveyed
+    reason: str | None  # the whole row's reason when it has no results of its own
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    wave: Wave | None
+    waves: tuple[Wave, ...]  # the closed waves one may pick
+    dimensions: tuple[str, ...]
+    rows: tuple[HeatmapRow, ...]
+
+
+def org_heatmap(*, user: AbstractBaseUser | AnonymousUser, wave_id: int | None = None) -> Heatmap:
+    """Teams × dimensions of one closed wave (the latest released one by default), as released."""
+    released = list(
+        surveys.waves_visible_to(user)
+        .filter(status=Wave.Status.CLOSED, pk__in=GroupRelease.objects.values("wave"))
+        .order_by("-opens_on", "-pk")
+    )
+    if wave_id is not None:
+        wave = next((w for w in released if w.pk == wave_id), None)
+        if wave is None:
+            raise Http404("No such wave.")
+    else:
+        wave = released[0] if released else None
+    tree = _visible_tree(user)
+    if wave is None:
+        return Heatmap(wave=None, waves=(), dimensions=(), rows=())
+    groups = {r.team_id: r for r in GroupRelease.objects.filter(wave=wave, team__isnull=False).select_related("group")}
+    cells: dict[int, dict[str, DimensionResult]] = defaultdict(dict)
+    by_team: dict[int, list[DimensionRelease]] = defaultdict(list)
+    for release in DimensionRelease.objects.filter(wave=wave, team__isnull=False).order_by():
+        by_team[release.team_id].append(release)
+    dimensions = sorted(surveys.survey_dimensions(survey_id=wave.survey_id), key=_dimension_rank)
+    for team_id, releases in by_team.items():
+        for result in _dimension_results(wave=wave, releases=releases):
+            cells[team_id][result.dimension] = result
+    paths = [t.path for t, _ in tree]
+    rows = []
+    for i, (team, depth) in enumerate(tree):
+        has_children = i + 1 < len(paths) and paths[i + 1].startswith(team.path + "/")
+        group = groups.get(team.pk)
+        if group is None:
+            row_reason = reason_text(Suppression.NOT_SURVEYED, wave=wave)
+        elif group.state != GroupRelease.State.RESULTS:
+            row_reason = _wave_reason(wave, group)
+        else:
+            row_reason = None
+        row_cells = tuple(cells[team.pk].get(d) for d in dimensions) if row_reason is None else ()
+        rows.append(HeatmapRow(team=team, depth=depth, has_children=has_children, cells=row_cells, reason=row_reason))
+    return Heatmap(wave=wave, waves=tuple(released), dimensions=tuple(dimensions), rows=tuple(rows))
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    flag: RiskFlag
+    declining: tuple[str, ...]  # dimension labels whose trend declines
+    improving: tuple[str, ...]
+
+
+def risk_list(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskRow]:
+    """The risk list, highest first, each with the dimensions trending down or up."""
+    flags = risks_for(user=user)
+    directions: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    trends = TeamTrend.objects.filter(team__in=[f.team for f in flags], direction__in=["declining", "improving"])
+    for trend in trends.order_by().values_list("team_id", "dimension", "direction"):
+        team, dimension, direction = trend
+        directions[team][direction].append(dimension)
+    rows = []
+    for flag in flags:
+        found = directions.get(flag.team, {})
+        rows.append(
+            RiskRow(
+                flag=flag,
+                declining=tuple(dimension_label(d) for d in sorted(found.get("declining", []), key=_dimension_rank)),
+                improving=tuple(dimension_label(d) for d in sorted(found.get("improving", []), key=_dimension_rank)),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class TeamParticipation:
+    team: Team
+    depth: int
+    invited: Released
+    responded: Released
+
+    @property
+    def rate(self) -> float | None:
+        if self.invited.value and self.responded.value is not None:
+            return self.responded.value / self.invited.value
+        return None
+
+
+def waves_list(*, user: AbstractBaseUser | AnonymousUser) -> list[Wave]:
+    return list(surveys.waves_visible_to(user).order_by("-opens_on", "-pk"))
+
+
+def wave_participation_by_team(*, user: AbstractBaseUser | AnonymousUser, wave_id: int) -> list[TeamParticipation]:
+    """Participation per visible team in one wave, as released: live while the wave is open (only
+    for groups with at least k invited, under the complement rule), as the seal kept it after."""
+    wave = wave_get_for_user(user=user, wave_id=wave_id)
+    tree = _visible_tree(user)
+    out = []
+    if wave.status == Wave.Status.OPEN:
+        invited, responded, decision = anonymity.live_participation_release(wave_id=wave.pk, k=wave.min_respondents)
+        for team, depth in tree:
+            if not invited.get(team.pk):
+                continue
+            code = decision.reasons.get(team.pk, Suppression.FEW_INVITED)
+            if code is None:
+                out.append(
+                    TeamParticipation(team, depth, Released(invited[team.pk]), Released(responded.get(team.pk, 0)))
+                )
+            else:
+                hidden = Released(None, reason_text(code, wave=wave))
+                out.append(TeamParticipation(team, depth, hidden, hidden))
+        return out
+    groups = {r.team_id: r for r in GroupRelease.objects.filter(wave=wave, team__isnull=False).select_related("group")}
+    for team, depth in tree:
+        release = groups.get(team.pk)
+        if release is None:
+            continue
+        shown = _closed_participation(wave, release)
+        out.append(TeamParticipation(team, depth, shown.invited, shown.responded))
+    return out

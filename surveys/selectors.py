@@ -168,6 +168,23 @@ def wave_comments(*, wave_id: int) -> list[tuple[int | None, str]]:
     return list(Comment.objects.filter(wave_id=wave_id).values_list("team_id", "text"))
 
 
+def waves_comments(*, wave_ids: list[int]) -> dict[int, list[tuple[int | None, str]]]:
+    """Sealed waves: {wave: [(group, comment), ...]} in the random order the seal wrote them."""
+    out: dict[int, list[tuple[int | None, str]]] = {pk: [] for pk in wave_ids}
+    for wave, group, text in Comment.objects.filter(wave_id__in=wave_ids).values_list("wave_id", "team_id", "text"):
+        out[wave].append((group, text))
+    return out
+
+
+def waves_frozen_children(*, wave_ids: list[int]) -> dict[int, dict[int | None, list[int]]]:
+    """Sealed waves: {wave: {parent: [teams]}} of each wave's frozen tree."""
+    out: dict[int, dict[int | None, list[int]]] = {pk: {} for pk in wave_ids}
+    rows = WaveTeam.objects.filter(wave_id__in=wave_ids).values_list("wave_id", "team_id", "parent_id")
+    for wave, team, parent in rows:
+        out[wave].setdefault(parent, []).append(team)
+    return out
+
+
 def waves_sealed() -> QuerySet[Wave]:
     """Sealed waves, oldest first: the points of every trend."""
     return Wave.objects.filter(sealed=True).select_related("survey").order_by("opens_on", "closed_at", "pk")

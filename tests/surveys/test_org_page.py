@@ -43,7 +43,7 @@ def test_anonymous_visitors_are_sent_to_the_login(client):
 def test_hr_sees_the_whole_tree_with_direct_and_subtree_headcounts(client, org):
     login(client, role=Employee.Role.HR)
 
-    assert client.get("/").url == "/org/"
+    assert client.get("/").url == "/hr/"  # the root sends HR to the overview (tests/analytics/test_dashboard.py)
     response = client.get("/org/")
 
     assert response.status_code == 200
