@@ -33,7 +33,9 @@ demo: $(VENV)/.runtime
 	@echo "Pulse is starting on http://$(HOST):$(PORT)/ : log in with a demo login above (Ctrl-C stops it)"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# The browser tests drive Debian's chromium: installed first when missing (as root; else they skip).
 test: $(VENV)/.dev
+	@bash tests/e2e/install-chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from surveys.models import Submission
+from tests.e2e.browser import no_horizontal_scroll, pretty
 from tests.sealed import submissions_opened
 from tests.surveys.test_intake import make_invitation
 
@@ -21,10 +22,10 @@ def press_tab_until(page, element_id: str, limit: int = 40) -> None:
     raise AssertionError(f"Tab never reached #{element_id}")
 
 
-def test_an_employee_answers_on_a_phone_with_the_keyboard_only(live_server, browser, tmp_path):
+def test_an_employee_answers_on_a_phone_with_the_keyboard_only(live_server, new_context, screenshot):
     # given
     invitation = make_invitation()
-    context = browser.new_context(viewport=PHONE)
+    context = new_context(viewport=PHONE)
     page = context.new_page()
 
     # when: the e-mailed link is opened
@@ -45,8 +46,7 @@ def test_an_employee_answers_on_a_phone_with_the_keyboard_only(live_server, brow
 
     # the page fits a 375-px phone, styled by pulse.css
     assert page.evaluate("getComputedStyle(document.querySelector('fieldset')).borderRadius") == "8px"
-    page.screenshot(path=tmp_path / "survey-form-375.png", full_page=True)
-    assert (tmp_path / "survey-form-375.png").stat().st_size > 0
+    assert screenshot(page, "form-375").stat().st_size > 0
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
     # when: every answer is given with Tab, Space and the arrow keys
@@ -83,10 +83,10 @@ def test_an_employee_answers_on_a_phone_with_the_keyboard_only(live_server, brow
     assert (opened.answers, opened.comment) == ([("t_enps", 8), ("t_workload", 4)], "Typed without a mouse")
 
 
-def test_the_form_works_without_javascript(live_server, browser):
+def test_the_form_works_without_javascript(live_server, new_context):
     # given
     invitation = make_invitation()
-    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    context = new_context(java_script_enabled=False, viewport=PHONE)
     page = context.new_page()
     page.goto(f"{live_server.url}/s/{invitation.token}/")
     assert page.url == f"{live_server.url}/s/"
@@ -107,9 +107,9 @@ def test_the_form_works_without_javascript(live_server, browser):
     assert invitation.responded is True
 
 
-def test_an_empty_form_comes_back_with_the_problem_named(live_server, browser):
+def test_an_empty_form_comes_back_with_the_problem_named(live_server, new_context):
     invitation = make_invitation()
-    context = browser.new_context(java_script_enabled=False, viewport=PHONE)
+    context = new_context(java_script_enabled=False, viewport=PHONE)
     page = context.new_page()
     page.goto(f"{live_server.url}/s/{invitation.token}/")
 
@@ -119,4 +119,26 @@ def test_an_empty_form_comes_back_with_the_problem_named(live_server, browser):
     assert page.locator("[role=alert] li").all_inner_texts() == ["answer at least one question"]
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     context.close()
+    assert Submission.objects.count() == 0
+
+
+def test_the_form_and_its_problems_pass_axe_on_a_laptop(live_server, desktop_page, axe_violations, screenshot):
+    # given: the wide layout (the agreement options side by side)
+    invitation = make_invitation()
+    page = desktop_page
+    page.goto(f"{live_server.url}/s/{invitation.token}/")
+    assert page.evaluate("getComputedStyle(document.querySelector('.scale.likert5')).flexDirection") == "row"
+    screenshot(page, "form")
+    violations = axe_violations(page)
+    assert not violations, pretty(violations)
+
+    # when: sent empty
+    page.click("button[type=submit]")
+
+    # then: the problem is named at the top, and that page passes too
+    assert page.locator("[role=alert] li").all_inner_texts() == ["answer at least one question"]
+    screenshot(page, "problem")
+    assert no_horizontal_scroll(page)
+    violations = axe_violations(page)
+    assert not violations, pretty(violations)
     assert Submission.objects.count() == 0
