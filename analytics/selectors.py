@@ -407,11 +407,14 @@ def team_dashboard(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> T
     surveyed = sorted(group_releases, key=lambda pk: (waves[pk].opens_on, pk))
     trends = {t.dimension: t for t in TeamTrend.objects.filter(team=team)}
     scales = surveys.dimension_scales()
+    asked = surveys.surveys_dimensions(survey_ids=sorted({waves[pk].survey_id for pk in surveyed}))
+    for dimension in {d for dims in asked.values() for d in dims}:
+        by_dimension.setdefault(dimension, {})
     dimensions = [
         _dimension_summary(
             dimension=dimension,
             scale=scales.get(dimension, (1, 5)),
-            points=_wave_points(surveyed, waves, group_releases, by_dimension[dimension]),
+            points=_wave_points(surveyed, waves, group_releases, by_dimension[dimension], asked, dimension),
             stored=trends.get(dimension),
         )
         for dimension in sorted(by_dimension, key=_dimension_rank)
@@ -440,13 +443,15 @@ def _wave_points(
     waves: dict[int, Wave],
     group_releases: dict[int, GroupRelease],
     releases: dict[int, DimensionRelease],
+    asked_by_survey: dict[int, set[str]],
+    dimension: str,
 ) -> tuple[WavePoint, ...]:
     points = []
     for pk in surveyed:
         wave, release = waves[pk], releases.get(pk)
         if release is None:
             group = group_releases[pk]
-            asked = group.state != GroupRelease.State.RESULTS
+            asked = dimension in asked_by_survey.get(wave.survey_id, ())
             reason = _wave_reason(wave, group) if asked else gettext("not asked in this wave")
             hidden = Released(None, reason)
             points.append(WavePoint(pk, wave.opens_on, hidden, hidden, None, asked=asked))

@@ -222,6 +222,15 @@ def dimension_scales() -> dict[str, tuple[int, int]]:
     return scales
 
 
+def surveys_dimensions(*, survey_ids: list[int]) -> dict[int, set[str]]:
+    """{survey: the dimensions it asks about}, in one query."""
+    out: dict[int, set[str]] = {pk: set() for pk in survey_ids}
+    rows = SurveyQuestion.objects.filter(survey_id__in=survey_ids).values_list("survey_id", "question__dimension")
+    for survey, dimension in rows.distinct():
+        out[survey].add(dimension)
+    return out
+
+
 def survey_dimensions(*, survey_id: int) -> list[str]:
     """The dimensions a survey asks about, in the order of its questions."""
     dims = (
