@@ -185,7 +185,10 @@ def _answered_language(request: HttpRequest) -> str | None:
     if language not in dict(settings.LANGUAGES) or not mark:
         return None
     if request.method == "POST":
-        key = request.POST.get(FORM_KEY_FIELD, "")
+        try:
+            key = request.POST.get(FORM_KEY_FIELD, "")
+        except (RequestDataTooBig, TooManyFieldsSent):
+            return None
         return language if constant_time_compare(mark, _answered_mark(language=language, key=key)) else None
     # A GET has no form key to check the mark against, so the marker is taken at its word: the
     # worst a forged one does is show its maker this page.

@@ -656,3 +656,15 @@ def test_an_unknown_link_keeps_the_browsers_language(client):
 
     assert response.status_code == 404
     assert Page(response.content.decode()).text("h1") == [german("We don't recognise this link")]
+
+
+def test_a_too_large_post_without_a_link_after_answering_is_not_an_error(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    invitation = make_invitation()
+    open_link(client, invitation)
+    submit(client, {"answer-t_workload": "3"})
+
+    response = client.post("/s/", {FORM_KEY_FIELD: form_key(invitation.token), "comment": "x" * 20_000})
+
+    assert response.status_code == 404
+    assert Page(response.content.decode()).text("h1") == ["Open your survey link"]
