@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
 import secrets
@@ -398,7 +399,19 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = DATA_DIR / "mail"
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Pulse <pulse@localhost>")
+
+
+def _sender_domain(host: str) -> str:
+    """The domain mail comes from by default: PULSE_BASE_URL's host, unless it is an address
+    or loopback name, which no mail system accepts as a sender's domain."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host if "." in host else "localhost"
+    return "localhost"
+
+
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Pulse <pulse@{_sender_domain(_base_host)}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 AUTH_PASSWORD_VALIDATORS = [

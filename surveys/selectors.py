@@ -10,6 +10,7 @@ from datetime import date
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
@@ -48,6 +49,16 @@ def user_managed_roots(user: AbstractBaseUser | AnonymousUser) -> list[Team]:
     if not employee or not employee.active or employee.role != Employee.Role.MANAGER:
         return []
     return list(employee.manages.all())
+
+
+def user_time_zone(user: AbstractBaseUser | AnonymousUser) -> str:
+    """The time zone a staff user reads times in: their own as an employee (username = e-mail),
+    else the server's (UTC)."""
+    username = getattr(user, "username", "") or ""
+    zone = (
+        Employee.objects.filter(email__iexact=username).values_list("timezone", flat=True).first() if username else None
+    )
+    return zone or settings.TIME_ZONE
 
 
 def teams_subtree_q(roots: list[Team], prefix: str = "") -> Q:
