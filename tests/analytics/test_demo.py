@@ -4,6 +4,7 @@ demo logins, one open wave with working links, and a block at the end that says 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
@@ -16,7 +17,15 @@ from django.core.management.commands import runserver
 from django.test import Client
 from django.utils import timezone
 
-from analytics.demo import DEMO_EMPLOYEES, DEMO_PASSWORD, DEMO_ROOT, DEMO_SEED, DEMO_WAVES
+from analytics.demo import (
+    DEMO_EMPLOYEES,
+    DEMO_PASSWORD,
+    DEMO_ROOT,
+    DEMO_SEED,
+    DEMO_WAVES,
+    demo_history_ensure,
+    demo_wave_ensure,
+)
 from analytics.models import GroupRelease, TeamRisk, TeamTrend, WaveAnalysis
 from analytics.simulated_org import survey_sim_questions
 from analytics.simulation import simulate
@@ -24,7 +33,8 @@ from pulse.celery import app as celery_app
 from surveys.models import Employee, Invitation, Response, Team, Wave
 from surveys.selectors import teams_visible_to
 from surveys.tokens import token_hash
-from tests.factories import TeamFactory
+from surveys.waves import wave_launch
+from tests.factories import EmployeeFactory, TeamFactory, WaveFactory
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -175,3 +185,37 @@ def test_an_older_demo_in_the_database_is_refused_and_nothing_is_written(demo, d
     with pytest.raises(CommandError, match=r"'Acme' is in the database with 0 sealed waves.*make clean-demo"):
         demo()
     assert _counts() == before
+
+
+def test_a_demo_whose_open_wave_was_closed_is_still_there_and_is_not_built_again(db):
+    # given the history and the demo's open wave, closed by hand (close_wave)
+    root = TeamFactory(name=DEMO_ROOT)
+    for _ in range(DEMO_WAVES + 1):
+        WaveFactory(status=Wave.Status.CLOSED, sealed=True).teams.set([root])
+
+    # when / then
+    assert demo_history_ensure() is False
+    assert not Employee.objects.exists()
+    assert Team.objects.count() == 1
+
+
+def test_an_open_demo_wave_whose_time_is_up_is_closed_and_another_launched(
+    default_survey, django_capture_on_commit_callbacks, eager_celery
+):
+    # given a demo wave launched ten days ago, never closed (no beat on the embedded default)
+    root = TeamFactory(name=DEMO_ROOT)
+    team = TeamFactory(name="Team 1", parent=root)
+    EmployeeFactory.create_batch(6, team=team)
+    stale = wave_launch(survey=default_survey, teams=[root], now=timezone.now() - timedelta(days=10))
+
+    # when
+    with django_capture_on_commit_callbacks(execute=True):
+        wave, launched = demo_wave_ensure(root=root)
+
+    # then the old one is closed and sealed, and the new one invites everyone
+    stale.refresh_from_db()
+    assert (stale.status, stale.sealed) == (Wave.Status.CLOSED, True)
+    assert (wave.status, launched) == (Wave.Status.OPEN, True)
+    assert wave.closes_at > timezone.now()
+    assert Invitation.objects.filter(wave=wave).count() == 6
+    assert demo_wave_ensure(root=root) == (wave, False)
