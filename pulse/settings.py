@@ -327,7 +327,7 @@ else:
 # Celery: the database holds what is due (the invitation table is the outbox); the broker
 # only carries "go look". Late acks plus reject-on-lost mean a killed worker's task is
 # redelivered; every task is safe to run twice.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True

@@ -242,8 +242,11 @@ def waves_open_due(*, now: datetime | None = None) -> int:
 # ----------------------------------------------------------------------------- close
 
 
-def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
+def wave_close(*, wave: Wave, now: datetime | None = None, analyse: bool = True) -> Wave:
     """Close a wave, seal its answers (surveys/seal.py) and ask for its analysis.
+
+    ``analyse=False`` leaves the analysis to the caller: a back-fill of many waves
+    (analytics/simulated_org.py) analyses them once at the end instead of once per wave.
 
     Idempotent: closing a closed wave changes nothing and returns it. The wave row is locked
     first, so a close serialises with submissions (the intake checks the wave's status inside
@@ -267,7 +270,10 @@ def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
         # robust: a failed VACUUM is logged and must not keep the analysis from being enqueued.
         transaction.on_commit(_sealed_tables_vacuum, robust=True)
         wave_id = wave.pk
-        transaction.on_commit(lambda: current_app.signature(task_names.ANALYTICS_WAVE_CLOSED, args=(wave_id,)).delay())
+        if analyse:
+            transaction.on_commit(
+                lambda: current_app.signature(task_names.ANALYTICS_WAVE_CLOSED, args=(wave_id,)).delay()
+            )
     return wave
 
 

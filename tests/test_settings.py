@@ -249,7 +249,7 @@ def test_embedded_default_with_nothing_set(tmp_path):
     assert first["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert first["DATABASES"]["default"]["NAME"] == str(tmp_path / "pulse.sqlite3")
     assert first["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert (first["CELERY_BROKER_URL"], first["CELERY_TASK_ALWAYS_EAGER"]) == ("memory://", True)
+    assert (first["CELERY_BROKER_URL"], first["CELERY_TASK_ALWAYS_EAGER"]) == ("memory://localhost/", True)
     assert first["CELERY_BEAT_SCHEDULE_FILENAME"] == str(tmp_path / "celerybeat-schedule")
     assert first["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
     assert first["EMAIL_FILE_PATH"] == str(tmp_path / "mail")
