@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,8 +17,6 @@ TEAM_ID = OpenApiParameter(
     "team_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH, description="The team's id."
 )
 
-NOT_FOUND = OpenApiResponse(description="No such team or wave, or one the caller may not see.")
-
 
 def team_id_parse(raw: str) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
@@ -31,6 +29,11 @@ class ErrorSerializer(serializers.Serializer):
 
 
 NO_CREDENTIALS = OpenApiResponse(ErrorSerializer, description="No valid credentials.")
+NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such team or wave, or one the caller may not see.")
+BAD_WAVE = OpenApiResponse(
+    inline_serializer("WaveQueryError", fields={"wave": serializers.ListField(child=serializers.CharField())}),
+    description="`wave` missing or not an id.",
+)
 
 
 class DimensionResultSerializer(serializers.Serializer):
@@ -93,7 +96,7 @@ class WaveQuerySerializer(serializers.Serializer):
     parameters=[TEAM_ID, WaveQuerySerializer],
     responses={
         200: TeamResultSerializer,
-        400: OpenApiResponse(description="`wave` missing or not an id."),
+        400: BAD_WAVE,
         403: NO_CREDENTIALS,
         404: NOT_FOUND,
     },

@@ -31,7 +31,9 @@ class WaveAnalysis(models.Model):
 
     ``rollup_version`` is the version of the rollup code that wrote the wave's rollups: a
     recompute by the same or an older version does nothing. ``released_at`` is set once, when
-    the gate's decisions are published; they are never recomputed.
+    the gate's decisions are published; they are never recomputed. ``digests_sent_at`` is set
+    once, by whoever wins the conditional UPDATE that claims the wave's digest e-mails
+    (analytics/digests.py), so they go out at most once however often the analysis runs.
     """
 
     wave = models.OneToOneField(Wave, on_delete=models.CASCADE, related_name="analysis")
@@ -39,6 +41,7 @@ class WaveAnalysis(models.Model):
     rolled_up_at = models.DateTimeField(null=True)
     released_at = models.DateTimeField(null=True)
     analysed_at = models.DateTimeField(null=True)
+    digests_sent_at = models.DateTimeField(null=True)
 
 
 class DimensionRollup(models.Model):

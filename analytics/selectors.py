@@ -760,3 +760,112 @@ def wave_participation_by_team(*, user: AbstractBaseUser | AnonymousUser, wave_i
         shown = _closed_participation(wave, release)
         out.append(TeamParticipation(team, depth, shown.invited, shown.responded))
     return out
+
+
+# --- digests ----------------------------------------------------------------------------------
+# What the digest e-mails (analytics/digests.py) say, for one reader and one wave: the same
+# value objects as the pages and the API, gathered per team, so an e-mail can carry no number
+# the dashboard would hide. Call them in the reader's language: the reasons are words.
+
+MEANINGFUL = ("declining", "improving")
+
+
+@dataclass(frozen=True)
+class DimensionChange:
+    """A team's released value in the wave, the one of its previous wave, and the change between
+    them: a change is shown only where both ends are."""
+
+    dimension: str
+    now: Released
+    before: Released | None  # None: no earlier wave released anything for this dimension
+    change: Released
+    trend: Trend
+
+
+@dataclass(frozen=True)
+class TeamDigest:
+    team: int
+    path: str
+    result: TeamResult
+    changes: tuple[DimensionChange, ...]
+    risk: RiskFlag | None
+
+
+@dataclass(frozen=True)
+class TrendFlag:
+    team: int
+    path: str
+    dimension: str
+    direction: str
+    p_value: float | None
+
+
+@dataclass(frozen=True)
+class OrgDigest:
+    wave: int
+    invited: Released
+    responded: Released
+    flagged: tuple[TrendFlag, ...]
+    risks: tuple[RiskFlag, ...]  # high and elevated only, highest first
+
+
+def wave_digest_teams(*, user: AbstractBaseUser | AnonymousUser, wave_id: int) -> list[TeamDigest]:
+    """Every team the user may see that the wave surveyed, by path: its results, the change
+    since its previous wave per dimension with the calibrated trend, and its risk; none for a
+    wave the user may not see (it invited nobody in their teams)."""
+    wave = surveys.waves_visible_to(user).filter(pk=wave_id).first()
+    if wave is None:
+        return []
+    surveyed = set(GroupRelease.objects.filter(wave=wave, team__isnull=False).values_list("team_id", flat=True))
+    teams = surveys.teams_visible_to(user).filter(pk__in=surveyed).order_by("path")
+    risks = {flag.team: flag for flag in risks_for(user=user)}
+    digests = []
+    for team in teams:
+        result = team_results(user=user, team_id=team.pk, wave_id=wave.pk)
+        trends = {t.dimension: t for t in team_trends(user=user, team_id=team.pk)}
+        changes = tuple(_dimension_change(d, trends.get(d.dimension), wave=wave) for d in result.dimensions)
+        digests.append(
+            TeamDigest(team=team.pk, path=team.path, result=result, changes=changes, risk=risks.get(team.pk))
+        )
+    return digests
+
+
+def _dimension_change(result: DimensionResult, trend: DimensionTrend | None, *, wave: Wave) -> DimensionChange:
+    points = trend.points if trend else ()
+    earlier = [p for p in points if (p.opens_on, p.wave) < (wave.opens_on, wave.pk)]
+    before = earlier[-1].mean if earlier else None
+    if before is None:
+        change = Released(None, gettext("no earlier wave to compare with"))
+    elif result.mean.suppressed or before.suppressed:
+        change = Released(None, result.mean.reason if result.mean.suppressed else before.reason)
+    else:
+        change = Released(round(result.mean.value - before.value, 2))
+    return DimensionChange(
+        dimension=result.dimension,
+        now=result.mean,
+        before=before,
+        change=change,
+        trend=trend.trend if trend else Trend("insufficient_data", None, None),
+    )
+
+
+def wave_digest_org(*, user: AbstractBaseUser | AnonymousUser, wave_id: int) -> OrgDigest:
+    """The wave as a whole for a reader of the whole organisation: participation as released,
+    the teams whose calibrated trend test flags a dimension, and the high and elevated risks."""
+    wave = wave_get_for_user(user=user, wave_id=wave_id)
+    whole = GroupRelease.objects.filter(wave=wave, team__isnull=True).first()
+    if whole is None:
+        invited = responded = Released(None, reason_text(Suppression.OPEN, wave=wave))
+    else:
+        reason = reason_text(whole.participation_reason, wave=wave) if whole.participation_reason else None
+        invited, responded = Released(whole.invited, reason), Released(whole.responded, reason)
+    visible = surveys.teams_visible_to(user)
+    trends = TeamTrend.objects.filter(team__in=visible, direction__in=MEANINGFUL).select_related("team")
+    flagged = tuple(
+        TrendFlag(team=t.team_id, path=t.team.path, dimension=t.dimension, direction=t.direction, p_value=t.p_value)
+        for t in sorted(
+            trends, key=lambda t: (MEANINGFUL.index(t.direction), t.team.path, _dimension_rank(t.dimension))
+        )
+    )
+    risks = tuple(flag for flag in risks_for(user=user) if flag.level in ("high", "elevated"))
+    return OrgDigest(wave=wave.pk, invited=invited, responded=responded, flagged=flagged, risks=risks)

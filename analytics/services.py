@@ -9,6 +9,7 @@ from django.utils import timezone
 from surveys import selectors as surveys
 
 from .anonymity import wave_release
+from .digests import wave_digests_enqueue, waves_digests_due
 from .models import WaveAnalysis
 from .rollups import wave_rollup
 
@@ -16,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 
 def wave_analyse(*, wave_id: int) -> bool:
-    """Analyse one sealed wave: roll it up, release it (once), then refresh trends and risk.
+    """Analyse one sealed wave: roll it up, release it (once), then refresh trends and risk, and
+    ask for its digest e-mails (sent once, after the commit).
 
     Safe to run twice and in any order with other waves: each step checks what is done.
     Returns False (doing nothing) for a wave that is not sealed yet.
@@ -27,9 +29,11 @@ def wave_analyse(*, wave_id: int) -> bool:
     rolled_up = wave_rollup(wave_id=wave_id)
     released = wave_release(wave_id=wave_id)
     if not (rolled_up or released) and WaveAnalysis.objects.filter(wave_id=wave_id, analysed_at__isnull=False).exists():
+        wave_digests_enqueue(wave_id=wave_id)  # a no-op if the first run's task sent them
         return True  # already analysed (the close's task and close_wave both ask)
     analysis_refresh()
     WaveAnalysis.objects.filter(wave_id=wave_id).update(analysed_at=timezone.now())
+    wave_digests_enqueue(wave_id=wave_id)
     return True
 
 
@@ -41,6 +45,8 @@ def waves_analyse(*, wave_id: int | None = None) -> int:
         wave_release(wave_id=pk)
     analysis_refresh()
     WaveAnalysis.objects.filter(wave_id__in=waves).update(analysed_at=timezone.now())
+    for pk in waves_digests_due():  # a digest task lost with its broker
+        wave_digests_enqueue(wave_id=pk)
     return len(waves)
 
 

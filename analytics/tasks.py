@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .digests import WAVE_DIGESTS_TASK, wave_digests_send
 from .services import wave_analyse, waves_analyse
 
 
@@ -19,3 +20,9 @@ def wave_closed_task(wave_id: int) -> bool:
 @shared_task(name="analytics.analyse")
 def analyse_task() -> int:
     return waves_analyse()
+
+
+# Enqueued by the analysis of a wave (after the commit): the digest e-mails, sent at most once.
+@shared_task(name=WAVE_DIGESTS_TASK)
+def wave_digests_task(wave_id: int) -> int:
+    return wave_digests_send(wave_id=wave_id)

@@ -10,6 +10,8 @@ from datetime import date
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
@@ -47,6 +49,16 @@ def user_managed_roots(user: AbstractBaseUser | AnonymousUser) -> list[Team]:
     if not employee or not employee.active or employee.role != Employee.Role.MANAGER:
         return []
     return list(employee.manages.all())
+
+
+def user_time_zone(user: AbstractBaseUser | AnonymousUser) -> str:
+    """The time zone a staff user reads times in: their own as an employee (username = e-mail),
+    else the server's (UTC)."""
+    username = getattr(user, "username", "") or ""
+    zone = (
+        Employee.objects.filter(email__iexact=username).values_list("timezone", flat=True).first() if username else None
+    )
+    return zone or settings.TIME_ZONE
 
 
 def teams_subtree_q(roots: list[Team], prefix: str = "") -> Q:
@@ -239,3 +251,36 @@ def survey_dimensions(*, survey_id: int) -> list[str]:
         .values_list("question__dimension", flat=True)
     )
     return list(dict.fromkeys(dims))
+
+
+# --- digest recipients (analytics/digests.py) -------------------------------------------------
+
+
+def users_managing() -> list[AbstractBaseUser]:
+    """Active managers with a login and at least one team they manage, by e-mail."""
+    employees = (
+        Employee.objects.filter(role=Employee.Role.MANAGER, active=True, user__is_active=True, manages__isnull=False)
+        .select_related("user")
+        .distinct()
+        .order_by("email")
+    )
+    return [employee.user for employee in employees]
+
+
+def users_hr() -> list[AbstractBaseUser]:
+    """Everyone who sees the whole organisation (``user_is_hr``) and has an address: HR with a
+    login, and superusers."""
+    hr = Employee.objects.filter(role=Employee.Role.HR, active=True, user__is_active=True).select_related("user")
+    users = {employee.user.pk: employee.user for employee in hr}
+    User = get_user_model()
+    for user in User.objects.filter(is_superuser=True, is_active=True).exclude(email=""):
+        users.setdefault(user.pk, user)
+    return sorted(users.values(), key=lambda user: (user.email or user.get_username()).lower())
+
+
+def user_locale(user: AbstractBaseUser) -> str:
+    """The locale of the user's employee row (linked, else found by e-mail); "" when there is none."""
+    employee = Employee.objects.filter(user=user).first()
+    if employee is None and user.email:
+        employee = Employee.objects.filter(email__iexact=user.email).first()
+    return employee.locale if employee else ""

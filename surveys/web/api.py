@@ -48,6 +48,8 @@ class WaveSerializer(serializers.ModelSerializer):
 
 @extend_schema(responses={200: WaveSerializer, 403: NO_CREDENTIALS})
 class WaveListApi(generics.ListAPIView):
+    """Waves the caller may see, newest first: HR all, a manager those that invited anyone in their subtrees."""
+
     serializer_class = WaveSerializer
 
     def get_queryset(self):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from surveys.models import Employee
@@ -70,3 +72,20 @@ def test_someone_without_a_role_sees_no_teams(client, org):
 
     assert rows(response) == []
     assert b"There are no teams for you to see yet." in response.content
+
+
+def test_a_parent_team_shows_its_people_with_sub_teams_first(client, org):
+    # given Acme has nobody directly in it, and nine active people below it
+    login(client, role=Employee.Role.HR)
+
+    html = client.get("/org/").content.decode()
+
+    # then its row says 9 people, and 0 directly in the team, under headers that say so
+    cells = re.findall(
+        r'<th scope="row"><span class="indent" style="--level: \d+">([^<]+)</span></th>'
+        r'<td class="num people">(\d+)</td><td class="num direct">(\d+)</td>',
+        html,
+    )
+    assert cells[:2] == [("Acme", "9", "0"), ("Engineering", "5", "2")]
+    assert "People (with sub-teams)" in html
+    assert "Directly in the team" in html
