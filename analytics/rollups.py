@@ -44,6 +44,9 @@ from .models import DimensionRollup, QuestionRollup, WaveAnalysis
 
 ROLLUP_VERSION = 1
 
+# Favourable after orientation: 4–5 on 1–5, 9–10 (promoters) on 0–10; detractors 0–6 on 0–10.
+_FAVORABLE_LIKERT, _FAVORABLE_NPS, _DETRACTOR_NPS = 4, 9, 6
+
 _BITS = 4  # per question: value + 1, at most 11
 _PER_WORD = 15  # questions per 64-bit integer: 60 bits, below the sign bit
 
@@ -74,12 +77,10 @@ class _Item:
         return f"({top} - ({field} - 1))" if self.reverse else f"({field} - 1)"
 
     def favorable(self, value: str) -> str:
-        # Favourable after orientation: 4–5 on 1–5, 9–10 (promoters) on 0–10.
-        return f"{value} >= {9 if self.nps else 4}"
+        return f"{value} >= {_FAVORABLE_NPS if self.nps else _FAVORABLE_LIKERT}"
 
     def detractor(self, value: str) -> str:
-        # Detractors: 0–6 on 0–10 (eNPS); none on 1–5.
-        return f"{value} <= 6" if self.nps else "1 = 0"
+        return f"{value} <= {_DETRACTOR_NPS}" if self.nps else "1 = 0"
 
 
 def wave_rollup(*, wave_id: int) -> bool:
@@ -278,28 +279,33 @@ _VALUES = range(0, 11)  # every value of either scale; a 1–5 question keeps 1.
 
 
 def _question_rollups_write(cursor, t: SealedWaveTables, wave_id: int) -> None:
+    # Only the counts per value are summed (per group, then up the tree): respondents, total,
+    # sum of squares and favourable count are read off the composed distribution.
     by_value = ", ".join(f"{_count(f'SUM(CASE WHEN c.v = {v} THEN c.n ELSE 0 END)')} AS c{v}" for v in _VALUES)
-    per_question = f"""
-        SELECT c.grp, c.question, c.nps, {_count("SUM(c.n)")} AS n, {_count("SUM(c.v * c.n)")} AS t,
-               {_count("SUM(c.v * c.v * c.n)")} AS tt, {_count("SUM(c.fav)")} AS f, {by_value}
-        FROM {_QUESTION_CELLS} c
-        GROUP BY c.grp, c.question, c.nps
-    """
-    sums = "SUM(c.n) AS n, SUM(c.t) AS t, SUM(c.tt) AS tt, SUM(c.f) AS f, " + ", ".join(
-        f"SUM(c.c{v}) AS c{v}" for v in _VALUES
+    per_question = (
+        f"SELECT c.grp, c.question, c.nps, {by_value} FROM {_QUESTION_CELLS} c GROUP BY c.grp, c.question, c.nps"
     )
+    sums = ", ".join(f"SUM(c.c{v}) AS c{v}" for v in _VALUES)
     composed = _up_the_tree(t, per_question, keys="c.question, c.nps", sums=sums)
-    array = "json_build_array" if connection.vendor == "postgresql" else "json_array"
-    cast = "::jsonb" if connection.vendor == "postgresql" else ""
-    nps = f"{array}({', '.join(f'x.c{v}' for v in range(0, 11))}){cast}"
-    likert = f"{array}({', '.join(f'x.c{v}' for v in range(1, 6))}){cast}"
+
+    def over_values(weight) -> str:
+        return " + ".join(f"{weight(v)} * x.c{v}" for v in _VALUES if weight(v))
+
+    favorable = (
+        f"CASE WHEN x.nps = 1 THEN {over_values(lambda v: int(v >= _FAVORABLE_NPS))} "
+        f"ELSE {over_values(lambda v: int(v >= _FAVORABLE_LIKERT))} END"
+    )
+    # jsonb_build_array: json_build_array(…)::jsonb would print the array and parse it again
+    array = "jsonb_build_array" if connection.vendor == "postgresql" else "json_array"
+    nps = f"{array}({', '.join(f'x.c{v}' for v in range(0, 11))})"
+    likert = f"{array}({', '.join(f'x.c{v}' for v in range(1, 6))})"
     table = connection.ops.quote_name(QuestionRollup._meta.db_table)
     cursor.execute(
         f"""
         INSERT INTO {table}
             (wave_id, team_id, question_id, respondents, total, total_sq, favorable, distribution)
-        SELECT %(wave)s, x.team, x.question, x.n, x.t, x.tt, x.f,
-               CASE WHEN x.nps = 1 THEN {nps} ELSE {likert} END
+        SELECT %(wave)s, x.team, x.question, {over_values(lambda v: 1)}, {over_values(lambda v: v)},
+               {over_values(lambda v: v * v)}, {favorable}, CASE WHEN x.nps = 1 THEN {nps} ELSE {likert} END
         FROM ({composed}) x
         """,
         {"wave": wave_id},
