@@ -96,9 +96,9 @@ def wave_rollup(*, wave_id: int) -> bool:
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Local: this transaction only. The per-response hash aggregate holds one entry
-                # per response (a few MB per 100,000). JIT would compile these statements
-                # (planned for far more groups than they produce) for longer than they run:
-                # 0.7 s of 1.3 s for one of them at a million answers.
+                # per response, in memory. JIT would compile these statements (planned for far
+                # more groups than they produce) for longer than they run: 0.7 s of 1.3 s for
+                # one of them at a million answers.
                 cursor.execute("SET LOCAL work_mem = '64MB'")
                 cursor.execute("SET LOCAL jit = off")
             DimensionRollup.objects.filter(wave_id=wave_id).delete()
