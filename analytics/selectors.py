@@ -8,10 +8,12 @@ a suppressed number is ``Released(None, reason)``, so it can't be printed by mis
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
 
@@ -19,7 +21,7 @@ from surveys import selectors as surveys
 from surveys.models import Question, Team, Wave
 
 from . import anonymity
-from .models import DimensionRelease, GroupRelease, Suppression, TeamRisk, TeamTrend
+from .models import DimensionRelease, ExportAudit, GroupRelease, Suppression, TeamRisk, TeamTrend
 
 DIMENSION_ORDER = [value for value, _ in Question.Dimension.choices]
 COMPOSITE = "composite"  # the engagement index over the dimensions
@@ -306,3 +308,261 @@ def risks_for(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskFlag]:
     ]
     rank = {"high": 0, "elevated": 1, "low": 2, "insufficient_data": 3}
     return sorted(flags, key=lambda f: (rank.get(f.level, 4), -(f.score or 0), f.path))
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+class ExportFilterError(ValueError):
+    """An export's filter names something that can't be exported; ``field`` is the filter's name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What one export covers, checked: closed, released waves (oldest first) and team subtrees.
+
+    ``user`` None is the command line's operator, who sees every team (as ``manage.py shell`` would);
+    views and the API always pass the request's user. ``teams`` empty: every team the user may see.
+    """
+
+    user: AbstractBaseUser | AnonymousUser | None
+    waves: tuple[Wave, ...]
+    teams: tuple[Team, ...] = ()
+    all_waves: bool = True  # no wave filter was given
+
+    @property
+    def filters(self) -> dict:
+        """The filters as asked, for the audit log (empty lists: everything)."""
+        return {
+            "waves": [] if self.all_waves else [w.pk for w in self.waves],
+            "teams": [t.pk for t in self.teams],
+            "team_paths": [t.path for t in self.teams],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One team × wave × dimension of an export, as released; trend and risk are the team's current ones."""
+
+    team: int
+    team_path: str
+    wave: int
+    wave_opens_on: date
+    dimension: str
+    respondents: int | None
+    mean: Released
+    favorable: Released
+    enps: Released | None  # the eNPS dimension only
+    trend: Trend
+    risk_level: str | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.mean.suppressed
+
+    @property
+    def reason(self) -> str | None:
+        return self.mean.reason
+
+
+EXPORT_CHUNK = 2000  # rows per fetch: memory stays flat whatever the organisation's size
+NO_TREND = Trend("insufficient_data", None, None)
+
+
+def exportable_waves(*, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Wave]:
+    """Closed waves whose release is published, oldest first, among those the user may see."""
+    waves = surveys.waves_sealed() if user is None else surveys.waves_visible_to(user).filter(sealed=True)
+    released = GroupRelease.objects.filter(wave=OuterRef("pk"))
+    return waves.filter(Exists(released), status=Wave.Status.CLOSED).order_by("opens_on", "pk")
+
+
+def exportable_teams(*, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Team]:
+    return (Team.objects.all() if user is None else surveys.teams_visible_to(user)).order_by("path")
+
+
+def export_scope(
+    *,
+    user: AbstractBaseUser | AnonymousUser | None,
+    wave_ids: Iterable[int] = (),
+    team_ids: Iterable[int] = (),
+    team_paths: Iterable[str] = (),
+) -> ExportScope:
+    """Check an export's filters; ``ExportFilterError`` names the first bad one (nothing is exported)."""
+    wave_ids, team_ids, team_paths = list(dict.fromkeys(wave_ids)), list(team_ids), list(team_paths)
+    waves = exportable_waves(user=user)
+    if wave_ids:
+        found = {w.pk: w for w in waves.filter(pk__in=wave_ids)}
+        missing = [str(pk) for pk in wave_ids if pk not in found]
+        if missing:
+            raise ExportFilterError(
+                "waves",
+                gettext("No closed wave with released results has the id %(ids)s.") % {"ids": ", ".join(missing)},
+            )
+        chosen = tuple(sorted(found.values(), key=lambda w: (w.opens_on, w.pk)))
+    else:
+        chosen = tuple(waves)
+    teams = exportable_teams(user=user)
+    roots = _teams_by(teams, "pk", list(dict.fromkeys(team_ids))) + _teams_by(teams, "path", team_paths)
+    return ExportScope(user=user, waves=chosen, teams=tuple(dict.fromkeys(roots)), all_waves=not wave_ids)
+
+
+def _teams_by(teams: QuerySet[Team], field: str, keys: list) -> list[Team]:
+    if not keys:
+        return []
+    found = {getattr(t, field): t for t in teams.filter(**{f"{field}__in": keys})}
+    missing = [str(key) for key in keys if key not in found]
+    if missing:
+        raise ExportFilterError("teams", gettext("No such team: %(teams)s.") % {"teams": ", ".join(missing)})
+    return [found[key] for key in keys]
+
+
+def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
+    """Every team × wave × dimension of the scope, ordered by team path, wave and dimension.
+
+    Four queries whatever the organisation's size (group releases, dimension releases, trends,
+    risks, each streamed in chunks, in the same team order, and merged here), plus one per survey
+    of the waves for its dimensions. A team whose answers were counted with a larger group, or
+    nobody answered in, gets one suppressed row per dimension of the wave, with the reason.
+    """
+    waves = {w.pk: w for w in scope.waves}
+    if not waves:
+        return
+    dimensions = _wave_dimensions(scope.waves)
+    teams = exportable_teams(user=scope.user)
+    if scope.teams:
+        teams = teams.filter(surveys.teams_subtree_q(list(scope.teams)))
+    teams = teams.order_by().values("pk")
+    team_order = ("team__path", "team_id")
+    in_waves = GroupRelease.objects.filter(team_id=OuterRef("team_id"), wave_id__in=list(waves))
+    groups = (
+        GroupRelease.objects.filter(wave_id__in=list(waves), team__in=teams)
+        .order_by(*team_order, "wave__opens_on", "wave_id")
+        .values_list("team_id", "team__path", "wave_id", "state", "group_id", "group__path", "participation_reason")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    holding_results = GroupRelease.objects.filter(
+        wave_id=OuterRef("wave_id"), team_id=OuterRef("team_id"), state=GroupRelease.State.RESULTS
+    )
+    releases = _Ahead(
+        DimensionRelease.objects.filter(Exists(holding_results), wave_id__in=list(waves), team__in=teams)
+        .order_by(*team_order, "wave__opens_on", "wave_id", "dimension")
+        .values_list("team_id", "wave_id", "dimension", "respondents", "mean", "favorable", "enps", "reason")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    trends = _Ahead(
+        TeamTrend.objects.filter(Exists(in_waves), team__in=teams)
+        .order_by(*team_order, "dimension")
+        .values_list("team_id", "dimension", "direction", "slope", "p_value", "q_value", "min_detectable")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    risks = _Ahead(
+        TeamRisk.objects.filter(Exists(in_waves), team__in=teams)
+        .order_by(*team_order)
+        .values_list("team_id", "level")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    reasons = _ReasonTexts()
+    team_id, team_trends, risk_level = None, {}, None
+    for team, path, wave_id, state, group, group_path, participation_reason in groups:
+        if team != team_id:  # the other streams hold only teams of this one, in its order
+            team_id = team
+            team_trends = {row[1]: Trend(*row[2:]) for row in _rows_of(trends, team)}
+            risk_level = next(iter([level for _, level in _rows_of(risks, team)]), None)
+        wave = waves[wave_id]
+        stored = [] if state != GroupRelease.State.RESULTS else list(_rows_of(releases, team, wave_id))
+        if stored:
+            for _, _, dimension, respondents, mean, favorable, enps, reason in sorted(
+                stored, key=lambda r: _dimension_rank(r[2])
+            ):
+                text = reasons.get(reason, wave) if reason else None
+                is_enps = dimension == Question.Dimension.ENPS
+                yield ExportRow(
+                    team=team,
+                    team_path=path,
+                    wave=wave_id,
+                    wave_opens_on=wave.opens_on,
+                    dimension=dimension,
+                    respondents=respondents,
+                    mean=Released(mean, text),
+                    favorable=Released(favorable, text),
+                    enps=Released(enps, text) if is_enps else None,
+                    trend=team_trends.get(dimension, NO_TREND),
+                    risk_level=risk_level,
+                )
+            continue
+        hidden = Released(None, reasons.get(_group_reason(wave, state, group, participation_reason), wave, group_path))
+        for dimension in dimensions[wave.survey_id]:
+            yield ExportRow(
+                team=team,
+                team_path=path,
+                wave=wave_id,
+                wave_opens_on=wave.opens_on,
+                dimension=dimension,
+                respondents=None,
+                mean=hidden,
+                favorable=hidden,
+                enps=hidden if dimension == Question.Dimension.ENPS else None,
+                trend=team_trends.get(dimension, NO_TREND),
+                risk_level=risk_level,
+            )
+
+
+def _group_reason(wave: Wave, state: str, group: int | None, participation_reason: str) -> str:
+    """Why a team has no values of its own in a wave (as ``team_results`` says it)."""
+    if state == GroupRelease.State.UPWARD:
+        if wave.responses_discarded and group is None:
+            return Suppression.DISCARDED
+        return participation_reason or Suppression.UPWARD
+    if state == GroupRelease.State.RESULTS and wave.responses_discarded:
+        return Suppression.DISCARDED
+    return Suppression.NO_ANSWERS
+
+
+def _wave_dimensions(waves: Iterable[Wave]) -> dict[int, list[str]]:
+    surveys_of = {w.survey_id for w in waves}
+    found = {survey: surveys.survey_dimensions(survey_id=survey) for survey in sorted(surveys_of)}
+    return {survey: sorted(dims, key=_dimension_rank) for survey, dims in found.items()}
+
+
+class _ReasonTexts:
+    """``reason_text`` once per code, wave and group: an export repeats the same few reasons."""
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple, str] = {}
+
+    def get(self, code: str, wave: Wave, group_path: str | None = None) -> str:
+        key = (code, wave.pk, group_path)
+        if key not in self._texts:
+            self._texts[key] = reason_text(code, wave=wave, group_path=group_path)
+        return self._texts[key]
+
+
+class _Ahead:
+    """An iterator of rows that can be looked at before they are taken (for a merge)."""
+
+    _END = object()
+
+    def __init__(self, rows: Iterator[tuple]) -> None:
+        self._rows = rows
+        self.head = next(rows, self._END)
+
+    def take(self) -> tuple:
+        row, self.head = self.head, next(self._rows, self._END)
+        return row
+
+
+def _rows_of(stream: _Ahead, *key: int) -> Iterator[tuple]:
+    """The rows at the head of ``stream`` whose first fields are ``key``."""
+    width = len(key)
+    while stream.head is not _Ahead._END and stream.head[:width] == key:
+        yield stream.take()
+
+
+def export_log() -> QuerySet[ExportAudit]:
+    """Every export, newest first (HR's audit log)."""
+    return ExportAudit.objects.order_by("-started_at", "-pk")
