@@ -83,19 +83,46 @@ def row_cells(row: ExportRow) -> tuple:
 
 def csv_text(value: str) -> str:
     """A text cell that a spreadsheet shows as text, never evaluates (OWASP CSV injection)."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+    protected = "'" + value if value.startswith(FORMULA_STARTS) else value
+    if len(_SEEN) >= _SEEN_LIMIT:
+        _SEEN.clear()
+    _SEEN[value] = protected
+    return protected
 
 
-def csv_cells(row: ExportRow) -> list:
-    cells = list(row_cells(row))
-    for i, value in enumerate(cells):
-        if isinstance(value, str):
-            cells[i] = csv_text(value)
-        elif isinstance(value, bool):
-            cells[i] = "true" if value else "false"
-        elif isinstance(value, date):
-            cells[i] = value.isoformat()
-    return cells  # None is written as an empty field
+# Texts (and days) as written, so that the few distinct ones of an export (dimensions, reasons,
+# the current team's path) are worked out once; bounded, so that memory stays flat.
+_SEEN: dict[object, str] = {}
+_SEEN_LIMIT = 4096
+
+
+def _day(value: date) -> str:
+    text = value.isoformat()
+    _SEEN[value] = text
+    return text
+
+
+def csv_cells(row: ExportRow) -> tuple:
+    """``row_cells`` as CSV fields: texts protected, booleans ``true`` / ``false``, None empty."""
+    seen = _SEEN.get
+    mean, trend, reason, level = row.mean, row.trend, row.mean.reason, row.risk_level
+    return (
+        seen(row.team_path) or csv_text(row.team_path),
+        seen(row.wave_opens_on) or _day(row.wave_opens_on),
+        seen(row.dimension) or csv_text(row.dimension),
+        row.respondents,
+        mean.value,
+        row.favorable.value,
+        "true" if mean.value is None else "false",
+        row.team,
+        row.wave,
+        (seen(reason) or csv_text(reason)) if reason else None,
+        row.enps.value if row.enps is not None else None,
+        seen(trend.direction) or csv_text(trend.direction),
+        trend.slope,
+        trend.p_value,
+        (seen(level) or csv_text(level)) if level else None,
+    )
 
 
 def csv_chunks(rows: Iterable[ExportRow]) -> Iterator[bytes]:

@@ -11,9 +11,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Collate
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
 
@@ -24,6 +27,7 @@ from . import anonymity
 from .models import DimensionRelease, ExportAudit, GroupRelease, Suppression, TeamRisk, TeamTrend
 
 DIMENSION_ORDER = [value for value, _ in Question.Dimension.choices]
+_DIMENSION_RANK = {dimension: rank for rank, dimension in enumerate(DIMENSION_ORDER)}
 COMPOSITE = "composite"  # the engagement index over the dimensions
 
 
@@ -199,7 +203,7 @@ def _dimension_results(*, wave: Wave, releases: Iterable[DimensionRelease]) -> t
 
 
 def _dimension_rank(dimension: str) -> tuple[int, str]:
-    return (DIMENSION_ORDER.index(dimension) if dimension in DIMENSION_ORDER else len(DIMENSION_ORDER), dimension)
+    return (_DIMENSION_RANK.get(dimension, len(DIMENSION_ORDER)), dimension)
 
 
 def _open_wave_result(*, team: Team, wave: Wave) -> TeamResult:
@@ -345,9 +349,12 @@ class ExportScope:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ExportRow:
-    """One team × wave × dimension of an export, as released; trend and risk are the team's current ones."""
+class ExportRow(NamedTuple):
+    """One team × wave × dimension of an export, as released; trend and risk are the team's current ones.
+
+    Immutable like the other value objects here, but a NamedTuple rather than a frozen dataclass:
+    an export makes one per row, and a NamedTuple is several times cheaper to create.
+    """
 
     team: int
     team_path: str
@@ -425,7 +432,7 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
     """Every team × wave × dimension of the scope, ordered by team path, wave and dimension.
 
     Four queries whatever the organisation's size (group releases, dimension releases, trends,
-    risks, each streamed in chunks, in the same team order, and merged here), plus one per survey
+    risks, each streamed in chunks in the same team order and merged here), plus one per survey
     of the waves for its dimensions. A team whose answers were counted with a larger group, or
     nobody answered in, gets one suppressed row per dimension of the wave, with the reason.
     """
@@ -433,54 +440,53 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
     if not waves:
         return
     dimensions = _wave_dimensions(scope.waves)
-    teams = exportable_teams(user=scope.user)
-    if scope.teams:
-        teams = teams.filter(surveys.teams_subtree_q(list(scope.teams)))
-    teams = teams.order_by().values("pk")
-    team_order = ("team__path", "team_id")
-    in_waves = GroupRelease.objects.filter(team_id=OuterRef("team_id"), wave_id__in=list(waves))
+    mine = Q(wave_id__in=list(waves), team__isnull=False)
+    if scope.teams or not (scope.user is None or surveys.user_is_hr(scope.user)):
+        teams = exportable_teams(user=scope.user)
+        if scope.teams:
+            teams = teams.filter(surveys.teams_subtree_q(list(scope.teams)))
+        mine &= Q(team__in=teams.order_by().values("pk"))
+    by_team = (_path_order(), "team_id")
+    by_team_wave = (*by_team, "wave__opens_on", "wave_id")
     groups = (
-        GroupRelease.objects.filter(wave_id__in=list(waves), team__in=teams)
-        .order_by(*team_order, "wave__opens_on", "wave_id")
+        GroupRelease.objects.filter(mine)
+        .order_by(*by_team_wave)
         .values_list("team_id", "team__path", "wave_id", "state", "group_id", "group__path", "participation_reason")
         .iterator(chunk_size=EXPORT_CHUNK)
     )
-    holding_results = GroupRelease.objects.filter(
-        wave_id=OuterRef("wave_id"), team_id=OuterRef("team_id"), state=GroupRelease.State.RESULTS
-    )
+    # Every dimension release has its team's group release (the gate writes both): the merge
+    # below takes them in step, and the check at the end makes sure it did.
     releases = _Ahead(
-        DimensionRelease.objects.filter(Exists(holding_results), wave_id__in=list(waves), team__in=teams)
-        .order_by(*team_order, "wave__opens_on", "wave_id", "dimension")
+        DimensionRelease.objects.filter(mine)
+        .order_by(*by_team_wave, "dimension")
         .values_list("team_id", "wave_id", "dimension", "respondents", "mean", "favorable", "enps", "reason")
         .iterator(chunk_size=EXPORT_CHUNK)
     )
+    exported = Exists(GroupRelease.objects.filter(mine, team_id=OuterRef("team_id")))
     trends = _Ahead(
-        TeamTrend.objects.filter(Exists(in_waves), team__in=teams)
-        .order_by(*team_order, "dimension")
+        TeamTrend.objects.filter(exported)
+        .order_by(*by_team, "dimension")
         .values_list("team_id", "dimension", "direction", "slope", "p_value", "q_value", "min_detectable")
         .iterator(chunk_size=EXPORT_CHUNK)
     )
     risks = _Ahead(
-        TeamRisk.objects.filter(Exists(in_waves), team__in=teams)
-        .order_by(*team_order)
-        .values_list("team_id", "level")
-        .iterator(chunk_size=EXPORT_CHUNK)
+        TeamRisk.objects.filter(exported).order_by(*by_team).values_list("team_id", "level").iterator(EXPORT_CHUNK)
     )
-    reasons = _ReasonTexts()
+    reasons, released = _ReasonTexts(), _ReleasedValues()
     team_id, team_trends, risk_level = None, {}, None
     for team, path, wave_id, state, group, group_path, participation_reason in groups:
-        if team != team_id:  # the other streams hold only teams of this one, in its order
+        if team != team_id:  # the trend and risk streams hold only this stream's teams, in its order
             team_id = team
             team_trends = {row[1]: Trend(*row[2:]) for row in _rows_of(trends, team)}
             risk_level = next(iter([level for _, level in _rows_of(risks, team)]), None)
         wave = waves[wave_id]
-        stored = [] if state != GroupRelease.State.RESULTS else list(_rows_of(releases, team, wave_id))
-        if stored:
-            for _, _, dimension, respondents, mean, favorable, enps, reason in sorted(
-                stored, key=lambda r: _dimension_rank(r[2])
-            ):
+        stored = []
+        while (head := releases.head) is not _Ahead.END and head[0] == team and head[1] == wave_id:
+            stored.append(releases.take())
+        if stored and state == GroupRelease.State.RESULTS:
+            stored.sort(key=lambda r: _dimension_rank(r[2]))
+            for _, _, dimension, respondents, mean, favorable, enps, reason in stored:
                 text = reasons.get(reason, wave) if reason else None
-                is_enps = dimension == Question.Dimension.ENPS
                 yield ExportRow(
                     team=team,
                     team_path=path,
@@ -488,9 +494,9 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
                     wave_opens_on=wave.opens_on,
                     dimension=dimension,
                     respondents=respondents,
-                    mean=Released(mean, text),
-                    favorable=Released(favorable, text),
-                    enps=Released(enps, text) if is_enps else None,
+                    mean=released.get(mean, text),
+                    favorable=released.get(favorable, text),
+                    enps=released.get(enps, text) if dimension == Question.Dimension.ENPS else None,
                     trend=team_trends.get(dimension, NO_TREND),
                     risk_level=risk_level,
                 )
@@ -510,6 +516,13 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
                 trend=team_trends.get(dimension, NO_TREND),
                 risk_level=risk_level,
             )
+    if releases.head is not _Ahead.END:
+        raise RuntimeError(f"a dimension release without its group release: {releases.head[:3]}")
+
+
+def _path_order() -> Collate | F:
+    """Team paths in byte order on every backend (SQLite's default): a team's subtree stays together."""
+    return Collate("team__path", "C") if connection.vendor == "postgresql" else F("team__path")
 
 
 def _group_reason(wave: Wave, state: str, group: int | None, participation_reason: str) -> str:
@@ -530,36 +543,61 @@ def _wave_dimensions(waves: Iterable[Wave]) -> dict[int, list[str]]:
 
 
 class _ReasonTexts:
-    """``reason_text`` once per code, wave and group: an export repeats the same few reasons."""
+    """``reason_text`` once per code, wave and group: an export repeats the same few reasons.
+    Bounded, so that memory stays flat (a reason can name the group a team's answers went to)."""
+
+    LIMIT = 4096
 
     def __init__(self) -> None:
         self._texts: dict[tuple, str] = {}
 
     def get(self, code: str, wave: Wave, group_path: str | None = None) -> str:
-        key = (code, wave.pk, group_path)
-        if key not in self._texts:
-            self._texts[key] = reason_text(code, wave=wave, group_path=group_path)
-        return self._texts[key]
+        key = (code, wave.pk, group_path if code in (Suppression.UPWARD, Suppression.PARTIAL) else None)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= self.LIMIT:
+                self._texts.clear()
+            text = self._texts[key] = reason_text(code, wave=wave, group_path=group_path)
+        return text
+
+
+class _ReleasedValues:
+    """``Released`` objects shared between rows with the same value and reason (they are immutable):
+    most of an export's values repeat, and making one per cell is most of its cost. Bounded."""
+
+    LIMIT = 8192
+
+    def __init__(self) -> None:
+        self._made: dict[tuple, Released] = {}
+
+    def get(self, value: float | None, reason: str | None) -> Released:
+        key = (value, reason)
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) >= self.LIMIT:
+                self._made.clear()
+            made = self._made[key] = Released(value, reason)
+        return made
 
 
 class _Ahead:
     """An iterator of rows that can be looked at before they are taken (for a merge)."""
 
-    _END = object()
+    END = object()
 
     def __init__(self, rows: Iterator[tuple]) -> None:
         self._rows = rows
-        self.head = next(rows, self._END)
+        self.head = next(rows, self.END)
 
     def take(self) -> tuple:
-        row, self.head = self.head, next(self._rows, self._END)
+        row, self.head = self.head, next(self._rows, self.END)
         return row
 
 
 def _rows_of(stream: _Ahead, *key: int) -> Iterator[tuple]:
     """The rows at the head of ``stream`` whose first fields are ``key``."""
     width = len(key)
-    while stream.head is not _Ahead._END and stream.head[:width] == key:
+    while stream.head is not _Ahead.END and stream.head[:width] == key:
         yield stream.take()
 
 
