@@ -93,7 +93,7 @@ def csv_text(value: str) -> str:
 # Texts (and days) as written, so that the few distinct ones of an export (dimensions, reasons,
 # the current team's path) are worked out once; bounded, so that memory stays flat.
 _SEEN: dict[object, str] = {}
-_SEEN_LIMIT = 4096
+_SEEN_LIMIT = 1024
 
 
 def _day(value: date) -> str:

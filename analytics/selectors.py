@@ -546,7 +546,7 @@ class _ReasonTexts:
     """``reason_text`` once per code, wave and group: an export repeats the same few reasons.
     Bounded, so that memory stays flat (a reason can name the group a team's answers went to)."""
 
-    LIMIT = 4096
+    LIMIT = 1024
 
     def __init__(self) -> None:
         self._texts: dict[tuple, str] = {}
@@ -565,7 +565,7 @@ class _ReleasedValues:
     """``Released`` objects shared between rows with the same value and reason (they are immutable):
     most of an export's values repeat, and making one per cell is most of its cost. Bounded."""
 
-    LIMIT = 8192
+    LIMIT = 1024
 
     def __init__(self) -> None:
         self._made: dict[tuple, Released] = {}

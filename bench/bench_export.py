@@ -17,8 +17,9 @@ your data is never opened):
      process after ``django.setup()``, then Python's own peak allocation (``tracemalloc``) in a
      second export;
    - ``--rounds`` timed exports (``analytics.exports.report_export``, the service
-     ``export_report`` calls, audit row included) into a file, and the same rows read alone
-     (``selectors.export_rows``, no CSV);
+     ``export_report`` calls, audit row included) into a file, the same rows read alone
+     (``selectors.export_rows``, no CSV), and the largest of its four queries alone (the
+     dimension releases, as plain tuples);
    - the baseline: the same cells (``exports.csv_cells`` of every row) held in a list, written by
      ``csv.writer`` into a file, ``--rounds`` times; and what that list takes in memory.
 
@@ -84,6 +85,15 @@ def rows_once():
     count = sum(1 for _ in selectors.export_rows(scope=selectors.export_scope(user=None)))
     return time.perf_counter() - started, count
 
+def table_once():
+    # the largest of the export's four queries, read alone: the floor the database sets
+    started = time.perf_counter()
+    rows = (DimensionRelease.objects.filter(team__isnull=False)
+            .order_by(selectors._path_order(), "team_id", "wave__opens_on", "wave_id", "dimension")
+            .values_list("team_id", "wave_id", "dimension", "respondents", "mean", "favorable", "enps", "reason"))
+    count = sum(1 for _ in rows.iterator(chunk_size=selectors.EXPORT_CHUNK))
+    return time.perf_counter() - started
+
 def kib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
@@ -97,6 +107,7 @@ traced_peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 export_times = [export_once()[0] for _ in range(rounds)]
 read_times = [rows_once()[0] for _ in range(rounds)]
+table_times = [table_once() for _ in range(rounds)]
 
 tracemalloc.start()
 cells = [exports.csv_cells(row) for row in selectors.export_rows(scope=selectors.export_scope(user=None))]
@@ -119,7 +130,7 @@ print(json.dumps({
     "dimension_releases": DimensionRelease.objects.filter(team__isnull=False).count(),
     "suppressed": sum(1 for c in cells if c[6] == "true"),
     "export": statistics.median(export_times), "export_all": export_times,
-    "read": statistics.median(read_times),
+    "read": statistics.median(read_times), "table": statistics.median(table_times),
     "baseline": statistics.median(baseline_times), "baseline_all": baseline_times,
     "rss_growth_kib": rss_growth, "traced_peak": traced_peak, "held": held,
     "bytes": __import__("os").path.getsize(out),
@@ -273,7 +284,8 @@ def main() -> None:
             )
             print(
                 f"  export {r['export']:.2f} s ({r['rows'] / r['export']:,.0f} rows/s; rounds "
-                f"{', '.join(f'{t:.2f}' for t in r['export_all'])}); rows alone {r['read']:.2f} s; "
+                f"{', '.join(f'{t:.2f}' for t in r['export_all'])}); the rows alone (no CSV) {r['read']:.2f} s, "
+                f"of which the dimension releases' query alone {r['table']:.2f} s; "
                 f"csv.writer from memory {r['baseline']:.2f} s ({r['rows'] / r['baseline']:,.0f} rows/s) "
                 f"-> export / baseline {ratio:.2f}x"
             )
