@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -260,11 +260,16 @@ class _ReportExportApi(APIView):
         return exports.export_response(stream)
 
 
-@extend_schema(
-    operation_id="export_report_csv",
-    description=EXPORT_DESCRIPTION,
-    parameters=[ExportQuerySerializer],
-    responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The report as CSV."), **EXPORT_ERRORS},
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="export_report_csv",
+        description=EXPORT_DESCRIPTION,
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The report as CSV."),
+            **EXPORT_ERRORS,
+        },
+    )
 )
 class ReportCsvApi(_ReportExportApi):
     """The released report as CSV."""
@@ -272,16 +277,18 @@ class ReportCsvApi(_ReportExportApi):
     export_format = ExportAudit.Format.CSV
 
 
-@extend_schema(
-    operation_id="export_report_xlsx",
-    description=EXPORT_DESCRIPTION,
-    parameters=[ExportQuerySerializer],
-    responses={
-        (200, exports.CONTENT_TYPES[ExportAudit.Format.XLSX]): OpenApiResponse(
-            OpenApiTypes.BINARY, description="The report as an XLSX workbook (one sheet, Report)."
-        ),
-        **EXPORT_ERRORS,
-    },
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="export_report_xlsx",
+        description=EXPORT_DESCRIPTION,
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, exports.CONTENT_TYPES[ExportAudit.Format.XLSX]): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The report as an XLSX workbook (one sheet, Report)."
+            ),
+            **EXPORT_ERRORS,
+        },
+    )
 )
 class ReportXlsxApi(_ReportExportApi):
     """The released report as an XLSX workbook."""
