@@ -395,3 +395,15 @@ def test_a_whole_audited_export_costs_the_same_queries_for_a_small_and_a_large_o
             model.objects.all().delete()
 
     assert counts[0] == counts[1]
+
+
+def test_a_dimension_release_without_its_group_release_stops_the_export_loudly():
+    # given: the gate always writes both; a row without its group would put the merge out of step
+    survey = _survey("workload")
+    wave = SealedWaveFactory(survey=survey)
+    GroupReleaseFactory(wave=wave, team=TeamFactory(name="B"))
+    DimensionReleaseFactory(wave=wave, team=TeamFactory(name="A"), dimension="workload")
+
+    # when / then
+    with pytest.raises(RuntimeError, match="without its group release"):
+        list(selectors.export_rows(scope=selectors.export_scope(user=None)))
