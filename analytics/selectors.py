@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Collate
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
 
@@ -22,9 +26,10 @@ from surveys import selectors as surveys
 from surveys.models import Question, Team, Wave
 
 from . import anonymity
-from .models import DimensionRelease, GroupRelease, Suppression, TeamRisk, TeamTrend
+from .models import DimensionRelease, ExportAudit, GroupRelease, Suppression, TeamRisk, TeamTrend
 
 DIMENSION_ORDER = [value for value, _ in Question.Dimension.choices]
+_DIMENSION_RANK = {dimension: rank for rank, dimension in enumerate(DIMENSION_ORDER)}
 COMPOSITE = "composite"  # the engagement index over the dimensions
 
 
@@ -200,7 +205,7 @@ def _dimension_results(*, wave: Wave, releases: Iterable[DimensionRelease]) -> t
 
 
 def _dimension_rank(dimension: str) -> tuple[int, str]:
-    return (DIMENSION_ORDER.index(dimension) if dimension in DIMENSION_ORDER else len(DIMENSION_ORDER), dimension)
+    return (_DIMENSION_RANK.get(dimension, len(DIMENSION_ORDER)), dimension)
 
 
 def _open_wave_result(*, team: Team, wave: Wave) -> TeamResult:
@@ -869,3 +874,295 @@ def wave_digest_org(*, user: AbstractBaseUser | AnonymousUser, wave_id: int) -> 
     )
     risks = tuple(flag for flag in risks_for(user=user) if flag.level in ("high", "elevated"))
     return OrgDigest(wave=wave.pk, invited=invited, responded=responded, flagged=flagged, risks=risks)
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+class ExportFilterError(ValueError):
+    """An export's filter names something that can't be exported; ``field`` is the filter's name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What one export covers, checked: closed, released waves (oldest first) and team subtrees.
+
+    ``user`` None is the command line's operator, who sees every team (as ``manage.py shell`` would);
+    views and the API always pass the request's user. ``teams`` empty: every team the user may see.
+    """
+
+    user: AbstractBaseUser | AnonymousUser | None
+    waves: tuple[Wave, ...]
+    teams: tuple[Team, ...] = ()
+    all_waves: bool = True  # no wave filter was given
+
+    @property
+    def filters(self) -> dict:
+        """The filters as asked, for the audit log (empty lists: everything)."""
+        return {
+            "waves": [] if self.all_waves else [w.pk for w in self.waves],
+            "teams": [t.pk for t in self.teams],
+            "team_paths": [t.path for t in self.teams],
+        }
+
+
+class ExportRow(NamedTuple):
+    """One team × wave × dimension of an export, as released; trend and risk are the team's current ones.
+
+    Immutable like the other value objects here, but a NamedTuple rather than a frozen dataclass:
+    an export makes one per row, and a NamedTuple is several times cheaper to create.
+    """
+
+    team: int
+    team_path: str
+    wave: int
+    wave_opens_on: date
+    dimension: str
+    respondents: int | None
+    mean: Released
+    favorable: Released
+    enps: Released | None  # the eNPS dimension only
+    trend: Trend
+    risk_level: str | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.mean.suppressed
+
+    @property
+    def reason(self) -> str | None:
+        return self.mean.reason
+
+
+EXPORT_CHUNK = 2000  # rows per fetch: memory stays flat whatever the organisation's size
+NO_TREND = Trend("insufficient_data", None, None)
+
+
+def exportable_waves(*, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Wave]:
+    """Closed waves whose release is published, oldest first, among those the user may see."""
+    waves = surveys.waves_sealed() if user is None else surveys.waves_visible_to(user).filter(sealed=True)
+    released = GroupRelease.objects.filter(wave=OuterRef("pk"))
+    return waves.filter(Exists(released), status=Wave.Status.CLOSED).order_by("opens_on", "pk")
+
+
+def exportable_teams(*, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Team]:
+    return (Team.objects.all() if user is None else surveys.teams_visible_to(user)).order_by("path")
+
+
+def export_scope(
+    *,
+    user: AbstractBaseUser | AnonymousUser | None,
+    wave_ids: Iterable[int] = (),
+    team_ids: Iterable[int] = (),
+    team_paths: Iterable[str] = (),
+) -> ExportScope:
+    """Check an export's filters; ``ExportFilterError`` names the first bad one (nothing is exported)."""
+    wave_ids, team_ids, team_paths = list(dict.fromkeys(wave_ids)), list(team_ids), list(team_paths)
+    waves = exportable_waves(user=user)
+    if wave_ids:
+        found = {w.pk: w for w in waves.filter(pk__in=wave_ids)}
+        missing = [str(pk) for pk in wave_ids if pk not in found]
+        if missing:
+            raise ExportFilterError(
+                "waves",
+                gettext("No closed wave with released results has the id %(ids)s.") % {"ids": ", ".join(missing)},
+            )
+        chosen = tuple(sorted(found.values(), key=lambda w: (w.opens_on, w.pk)))
+    else:
+        chosen = tuple(waves)
+    teams = exportable_teams(user=user)
+    roots = _teams_by(teams, "pk", list(dict.fromkeys(team_ids))) + _teams_by(teams, "path", team_paths)
+    return ExportScope(user=user, waves=chosen, teams=tuple(dict.fromkeys(roots)), all_waves=not wave_ids)
+
+
+def _teams_by(teams: QuerySet[Team], field: str, keys: list) -> list[Team]:
+    if not keys:
+        return []
+    found = {getattr(t, field): t for t in teams.filter(**{f"{field}__in": keys})}
+    missing = [str(key) for key in keys if key not in found]
+    if missing:
+        raise ExportFilterError("teams", gettext("No such team: %(teams)s.") % {"teams": ", ".join(missing)})
+    return [found[key] for key in keys]
+
+
+def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
+    """Every team × wave × dimension of the scope, ordered by team path, wave and dimension.
+
+    Four queries whatever the organisation's size (group releases, dimension releases, trends,
+    risks, each streamed in chunks in the same team order and merged here), plus one per survey
+    of the waves for its dimensions. A team whose answers were counted with a larger group, or
+    nobody answered in, gets one suppressed row per dimension of the wave, with the reason.
+    """
+    waves = {w.pk: w for w in scope.waves}
+    if not waves:
+        return
+    dimensions = _wave_dimensions(scope.waves)
+    mine = Q(wave_id__in=list(waves), team__isnull=False)
+    if scope.teams or not (scope.user is None or surveys.user_is_hr(scope.user)):
+        teams = exportable_teams(user=scope.user)
+        if scope.teams:
+            teams = teams.filter(surveys.teams_subtree_q(list(scope.teams)))
+        mine &= Q(team__in=teams.order_by().values("pk"))
+    by_team = (_path_order(), "team_id")
+    by_team_wave = (*by_team, "wave__opens_on", "wave_id")
+    groups = (
+        GroupRelease.objects.filter(mine)
+        .order_by(*by_team_wave)
+        .values_list("team_id", "team__path", "wave_id", "state", "group_id", "group__path", "participation_reason")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    # Every dimension release has its team's group release (the gate writes both): the merge
+    # below takes them in step, and the check at the end makes sure it did.
+    releases = _Ahead(
+        DimensionRelease.objects.filter(mine)
+        .order_by(*by_team_wave, "dimension")
+        .values_list("team_id", "wave_id", "dimension", "respondents", "mean", "favorable", "enps", "reason")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    exported = Exists(GroupRelease.objects.filter(mine, team_id=OuterRef("team_id")))
+    trends = _Ahead(
+        TeamTrend.objects.filter(exported)
+        .order_by(*by_team, "dimension")
+        .values_list("team_id", "dimension", "direction", "slope", "p_value", "q_value", "min_detectable")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    risks = _Ahead(
+        TeamRisk.objects.filter(exported).order_by(*by_team).values_list("team_id", "level").iterator(EXPORT_CHUNK)
+    )
+    reasons, released = _ReasonTexts(), _ReleasedValues()
+    team_id, team_trends, risk_level = None, {}, None
+    for team, path, wave_id, state, group, group_path, participation_reason in groups:
+        if team != team_id:  # the trend and risk streams hold only this stream's teams, in its order
+            team_id = team
+            team_trends = {row[1]: Trend(*row[2:]) for row in _rows_of(trends, team)}
+            risk_level = next(iter([level for _, level in _rows_of(risks, team)]), None)
+        wave = waves[wave_id]
+        stored = []
+        while (head := releases.head) is not _Ahead.END and head[0] == team and head[1] == wave_id:
+            stored.append(releases.take())
+        if stored and state == GroupRelease.State.RESULTS:
+            stored.sort(key=lambda r: _dimension_rank(r[2]))
+            for _, _, dimension, respondents, mean, favorable, enps, reason in stored:
+                text = reasons.get(reason, wave) if reason else None
+                yield ExportRow(
+                    team=team,
+                    team_path=path,
+                    wave=wave_id,
+                    wave_opens_on=wave.opens_on,
+                    dimension=dimension,
+                    respondents=respondents,
+                    mean=released.get(mean, text),
+                    favorable=released.get(favorable, text),
+                    enps=released.get(enps, text) if dimension == Question.Dimension.ENPS else None,
+                    trend=team_trends.get(dimension, NO_TREND),
+                    risk_level=risk_level,
+                )
+            continue
+        hidden = Released(None, reasons.get(_group_reason(wave, state, group, participation_reason), wave, group_path))
+        for dimension in dimensions[wave.survey_id]:
+            yield ExportRow(
+                team=team,
+                team_path=path,
+                wave=wave_id,
+                wave_opens_on=wave.opens_on,
+                dimension=dimension,
+                respondents=None,
+                mean=hidden,
+                favorable=hidden,
+                enps=hidden if dimension == Question.Dimension.ENPS else None,
+                trend=team_trends.get(dimension, NO_TREND),
+                risk_level=risk_level,
+            )
+    if releases.head is not _Ahead.END:
+        raise RuntimeError(f"a dimension release without its group release: {releases.head[:3]}")
+
+
+def _path_order() -> Collate | F:
+    """Team paths in byte order on every backend (SQLite's default): a team's subtree stays together."""
+    return Collate("team__path", "C") if connection.vendor == "postgresql" else F("team__path")
+
+
+def _group_reason(wave: Wave, state: str, group: int | None, participation_reason: str) -> str:
+    """Why a team has no values of its own in a wave (as ``team_results`` says it)."""
+    if state == GroupRelease.State.UPWARD:
+        if wave.responses_discarded and group is None:
+            return Suppression.DISCARDED
+        return participation_reason or Suppression.UPWARD
+    if state == GroupRelease.State.RESULTS and wave.responses_discarded:
+        return Suppression.DISCARDED
+    return Suppression.NO_ANSWERS
+
+
+def _wave_dimensions(waves: Iterable[Wave]) -> dict[int, list[str]]:
+    surveys_of = {w.survey_id for w in waves}
+    found = {survey: surveys.survey_dimensions(survey_id=survey) for survey in sorted(surveys_of)}
+    return {survey: sorted(dims, key=_dimension_rank) for survey, dims in found.items()}
+
+
+class _ReasonTexts:
+    """``reason_text`` once per code, wave and group: an export repeats the same few reasons.
+    Bounded, so that memory stays flat (a reason can name the group a team's answers went to)."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple, str] = {}
+
+    def get(self, code: str, wave: Wave, group_path: str | None = None) -> str:
+        key = (code, wave.pk, group_path if code in (Suppression.UPWARD, Suppression.PARTIAL) else None)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= self.LIMIT:
+                self._texts.clear()
+            text = self._texts[key] = reason_text(code, wave=wave, group_path=group_path)
+        return text
+
+
+class _ReleasedValues:
+    """``Released`` objects shared between rows with the same value and reason (they are immutable):
+    most of an export's values repeat, and making one per cell is most of its cost. Bounded."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._made: dict[tuple, Released] = {}
+
+    def get(self, value: float | None, reason: str | None) -> Released:
+        key = (value, reason)
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) >= self.LIMIT:
+                self._made.clear()
+            made = self._made[key] = Released(value, reason)
+        return made
+
+
+class _Ahead:
+    """An iterator of rows that can be looked at before they are taken (for a merge)."""
+
+    END = object()
+
+    def __init__(self, rows: Iterator[tuple]) -> None:
+        self._rows = rows
+        self.head = next(rows, self.END)
+
+    def take(self) -> tuple:
+        row, self.head = self.head, next(self._rows, self.END)
+        return row
+
+
+def _rows_of(stream: _Ahead, *key: int) -> Iterator[tuple]:
+    """The rows at the head of ``stream`` whose first fields are ``key``."""
+    width = len(key)
+    while stream.head is not _Ahead.END and stream.head[:width] == key:
+        yield stream.take()
+
+
+def export_log() -> QuerySet[ExportAudit]:
+    """Every export, newest first (HR's audit log)."""
+    return ExportAudit.objects.order_by("-started_at", "-pk")

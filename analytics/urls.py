@@ -11,4 +11,6 @@ urlpatterns = [
     path("hr/risks/", views.hr_risks, name="hr-risks"),
     path("hr/waves/", views.hr_waves, name="hr-waves"),
     path("hr/waves/<int:wave_id>/", views.hr_wave, name="hr-wave"),
+    path("hr/exports/", views.hr_exports, name="hr-exports"),
+    path("hr/exports/log/", views.hr_export_log, name="hr-export-log"),
 ]

@@ -1,4 +1,5 @@
-"""HTML pages of the read side: the manager dashboard and the HR views. Thin: one selector, render."""
+"""HTML pages of the read side: the manager dashboard and the HR views (overview, risks, waves,
+exports and their audit log). Thin: one selector or service, render."""
 
 from __future__ import annotations
 
@@ -6,12 +7,18 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from surveys import selectors as surveys
 
-from . import charts, selectors
+from . import charts, exports, selectors
+from .forms import ExportForm
+from .models import ExportAudit
+
+LOG_PAGE_SIZE = 50
 
 
 def hr_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -110,3 +117,33 @@ def hr_wave(request: HttpRequest, wave_id: int) -> HttpResponse:
     wave = selectors.wave_get_for_user(user=request.user, wave_id=wave_id)
     rows = selectors.wave_participation_by_team(user=request.user, wave_id=wave_id)
     return render(request, "analytics/hr_wave.html", {"wave": wave, "rows": rows})
+
+
+@hr_required
+@require_http_methods(["GET", "POST"])
+def hr_exports(request: HttpRequest) -> HttpResponse:
+    """Choose a format, waves and teams; the POST answers with the file (audit-logged)."""
+    form = ExportForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            scope = selectors.export_scope(
+                user=request.user,
+                wave_ids=[w.pk for w in data["waves"]],
+                team_ids=[t.pk for t in data["teams"]],
+            )
+        except selectors.ExportFilterError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            stream = exports.report_export(
+                scope=scope, format=data["format"], channel=ExportAudit.Channel.WEB, user=request.user
+            )
+            return exports.export_response(stream)
+    return render(request, "analytics/exports.html", {"form": form, "columns": exports.COLUMNS})
+
+
+@hr_required
+def hr_export_log(request: HttpRequest) -> HttpResponse:
+    """Every export, newest first: who, when, what."""
+    page = Paginator(selectors.export_log(), LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "analytics/export_log.html", {"page": page})
