@@ -46,7 +46,8 @@ import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -203,10 +204,7 @@ def org_build(employees: int, waves: int, seed: int) -> dict:
             batch_size=5000,
         )
         WaveParticipation.objects.bulk_create(
-            [
-                WaveParticipation(wave=wave, team_id=g, invited=held_invited[g], responded=n)
-                for g, n in held.items()
-            ]
+            [WaveParticipation(wave=wave, team_id=g, invited=held_invited[g], responded=n) for g, n in held.items()]
             + [WaveParticipation(wave=wave, team=None, invited=subtree_invited[root.pk], responded=sum(held.values()))],
             batch_size=5000,
         )
@@ -443,7 +441,7 @@ def page_check(port: int, org: dict, path: str) -> int:
     for header in headers_for(org, path):
         name, _, value = header.partition(": ")
         request.add_header(name, value)
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - always http://127.0.0.1
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"{path} answered {response.status}")
@@ -480,15 +478,18 @@ def run(
         )
         line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH_ORG ")), None)
         if done.returncode != 0 or line is None:
-            raise RuntimeError(f"building the {size:,}-person org failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+            raise RuntimeError(
+                f"building the {size:,}-person org failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+            )
         org = json.loads(line.removeprefix("BENCH_ORG "))
         orgs[size] = org
         rows = ", ".join(f"{name} {count:,}" for name, count in org["rows"].items())
         levels = org["levels"]
         print(
-            f"org {size:,}: {org['employees']:,} employees, {org['teams']:,} teams (1 + {levels['divisions']} divisions "
-            f"+ {levels['departments']} departments + {levels['teams']:,} teams), {org['waves']} sealed closed waves "
-            f"x {org['dimensions']} dimensions; rows: {rows}; built in {org['build_seconds']} s"
+            f"org {size:,}: {org['employees']:,} employees, {org['teams']:,} teams "
+            f"(1 + {levels['divisions']} divisions + {levels['departments']} departments + {levels['teams']:,} teams), "
+            f"{org['waves']} sealed closed waves x {org['dimensions']} dimensions; rows: {rows}; "
+            f"built in {org['build_seconds']} s"
         )
         print(
             f"  measured team: department {org['department']} ({org['department_people']} people in "
