@@ -21,13 +21,16 @@ It never touches your data: it creates (and drops) one database per organisation
 3. starts, per organisation, one gunicorn (``pulse/gunicorn.conf.py``, ``--workers`` sync
    workers, no access log, DEBUG off) running ``bench/dashboard_baseline.py``: Pulse's
    settings and URLs plus a trivial page (a tiny template extending ``base.html``);
-4. drives, in rounds, each organisation's trivial page, the dashboard ``/teams/<id>/`` of a
-   department (about 85 people in ten teams, the same shape in both organisations), the API's
-   ``/results/?wave=`` (the latest wave) and ``/trends/`` of that department and the first
-   page of ``/api/v1/risks/?limit=100`` with ``wrk`` (``--connections`` connections, as many as
-   workers, so that latency is service time rather than queueing), interleaved, every request
-   checked to answer 200; and reports each endpoint's p95 over the trivial page's p95 of the
-   same round, the median over rounds, and the 10,000-person ratio over the 1,000-person one.
+4. measures, in rounds, the dashboard ``/teams/<id>/`` of a department (about 85 people in ten
+   teams, the same shape in both organisations), the API's ``/results/?wave=`` (the latest wave)
+   and ``/trends/`` of that department, and the first page of ``/api/v1/risks/?limit=100``
+   (``limit`` so that both organisations answer a page of the same length), each in a ``wrk`` run
+   of its own in which every connection sends the trivial page and the endpoint in turn: the
+   two are measured side by side, under the same background load at the same moment (the machine
+   is shared), every answer checked to be a 200. One connection by default, so that the two never
+   compete with each other for the server and latency is service time, not queueing. It reports
+   each endpoint's p95 over the trivial page's p95 of the same run, the median over rounds, and
+   the ratio at 10,000 people over the ratio at 1,000.
 """
 
 from __future__ import annotations
@@ -77,20 +80,76 @@ SUPPRESSED_SHARE = 0.08  # dimension releases hidden by the complement rule
 COMMENT_SHARE = 1 / 6  # respondents who leave a comment
 K, K_COMMENTS = 5, 10
 
+# Runs inside wrk (LuaJIT), one connection per thread, so that each thread's request() and
+# response() strictly alternate and the time between them is that request's latency (taken with
+# CLOCK_MONOTONIC through the FFI; wrk keeps its own per-request times to itself). Each thread
+# sends the paths given as arguments in turn (path, "Header: value", path, "Header: value", ...),
+# so the trivial page and the endpoint are measured side by side, under the same load at the same
+# moment; done() pools every thread's latencies and prints the percentiles per path.
 WRK_SCRIPT = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local timespec = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(1, timespec)
+  return tonumber(timespec.tv_sec) * 1e6 + tonumber(timespec.tv_nsec) / 1e3
+end
+
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
-function init(args) bad = 0 end
-function response(status, headers, body) if status ~= 200 then bad = bad + 1 end end
+
+function init(args)
+  kinds, lat = {}, {}
+  for i = 1, #args, 2 do
+    local name, value = args[i + 1]:match("^([^:]+):%s*(.*)$")
+    kinds[#kinds + 1] = wrk.format("GET", args[i], {[name] = value})
+    lat[#lat + 1] = {}
+    _G["lat" .. #lat] = lat[#lat]  -- thread:get copies flat tables only
+  end
+  nkinds = #kinds
+  sent, bad, started, current = 0, 0, 0, 1
+end
+
+function request()
+  current = (sent % #kinds) + 1
+  sent = sent + 1
+  started = now()
+  return kinds[current]
+end
+
+function response(status, headers, body)
+  local spent = now() - started
+  if status ~= 200 then bad = bad + 1 end
+  local mine = lat[current]
+  mine[#mine + 1] = spent
+end
+
+local function percentile(sorted, p)
+  if #sorted == 0 then return 0 end
+  return sorted[math.max(1, math.ceil(#sorted * p / 100))]
+end
+
 function done(summary, latency, requests)
-  local wrong = 0
-  for _, thread in ipairs(threads) do wrong = wrong + thread:get("bad") end
+  local pooled, wrong = {}, 0
+  for _, thread in ipairs(threads) do
+    wrong = wrong + thread:get("bad")
+    for i = 1, thread:get("nkinds") do
+      pooled[i] = pooled[i] or {}
+      for _, v in ipairs(thread:get("lat" .. i)) do table.insert(pooled[i], v) end
+    end
+  end
+  local parts = {}
+  for i, values in ipairs(pooled) do
+    table.sort(values)
+    parts[#parts + 1] = string.format('{"requests": %d, "p50": %.0f, "p95": %.0f, "p99": %.0f, "max": %.0f}',
+      #values, percentile(values, 50), percentile(values, 95), percentile(values, 99), values[#values] or 0)
+  end
   local e = summary.errors
-  io.write(string.format(
-    'BENCH_RESULT {"requests": %d, "seconds": %f, "bytes": %d, "p50": %d, "p95": %d, "p99": %d, "max": %d, '
-      .. '"not_200": %d, "socket_errors": %d}\n',
-    summary.requests, summary.duration / 1e6, summary.bytes, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.max, wrong, e.connect + e.read + e.write + e.timeout))
+  io.write(string.format('BENCH_RESULT {"seconds": %f, "not_200": %d, "socket_errors": %d, "paths": [%s]}\n',
+    summary.duration / 1e6, wrong, e.connect + e.read + e.write + e.timeout, table.concat(parts, ", ")))
 end
 """
 
@@ -407,40 +466,47 @@ class Round:
     max_ms: float
 
 
-def wrk_run(*, port: int, path: str, headers: list[str], connections: int, seconds: float, script: Path) -> Round:
-    command = ["wrk", "--threads=1", f"--connections={connections}", f"--duration={seconds:g}s", "--timeout=10s"]
-    for header in headers:
-        command += ["--header", header]
-    command += [f"--script={script}", f"http://{HOST}:{port}{path}"]
+def wrk_run(
+    *, port: int, paths: list[tuple[str, str]], connections: int, seconds: float, script: Path
+) -> tuple[float, list[Round]]:
+    """(seconds, one ``Round`` per path): ``paths`` are (path, header) sent in turn on every connection."""
+    command = ["wrk", f"--threads={connections}", f"--connections={connections}", f"--duration={seconds:g}s"]
+    command += ["--timeout=10s", f"--script={script}", f"http://{HOST}:{port}/", "--"]
+    for path, header in paths:
+        command += [path, header]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     result = json.loads(line.removeprefix("BENCH_RESULT "))
-    if result["not_200"] or result["socket_errors"] or not result["requests"]:
-        raise RuntimeError(f"{path}: {result['not_200']} answers not 200, {result['socket_errors']} socket errors")
-    return Round(
-        requests=result["requests"],
-        seconds=result["seconds"],
-        p50_ms=result["p50"] / 1000,
-        p95_ms=result["p95"] / 1000,
-        p99_ms=result["p99"] / 1000,
-        max_ms=result["max"] / 1000,
-    )
+    rounds = [
+        Round(
+            requests=one["requests"],
+            seconds=result["seconds"],
+            p50_ms=one["p50"] / 1000,
+            p95_ms=one["p95"] / 1000,
+            p99_ms=one["p99"] / 1000,
+            max_ms=one["max"] / 1000,
+        )
+        for one in result["paths"]
+    ]
+    if result["not_200"] or result["socket_errors"] or not all(r.requests for r in rounds):
+        raise RuntimeError(f"{paths}: {result['not_200']} answers not 200, {result['socket_errors']} socket errors")
+    return result["seconds"], rounds
 
 
-def headers_for(org: dict, path: str) -> list[str]:
+def header_for(org: dict, path: str) -> str:
+    """The API by its token, pages by the session cookie, as their users do."""
     if path.startswith("/api/"):
-        return [f"Authorization: Token {org['token']}"]
-    return [f"Cookie: sessionid={org['session']}"]
+        return f"Authorization: Token {org['token']}"
+    return f"Cookie: sessionid={org['session']}"
 
 
 def page_check(port: int, org: dict, path: str) -> int:
     """One request by hand: 200, and the page or document is the department's; its size."""
     request = urllib.request.Request(f"http://{HOST}:{port}{path}")
-    for header in headers_for(org, path):
-        name, _, value = header.partition(": ")
-        request.add_header(name, value)
+    name, _, value = header_for(org, path).partition(": ")
+    request.add_header(name, value)
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - always http://127.0.0.1
         body = response.read()
         if response.status != 200:
@@ -506,57 +572,60 @@ def run(
         f"DEBUG off, DJANGO_SETTINGS_MODULE={SETTINGS}"
     )
     print(
-        f"load: wrk --threads=1 --connections={args.connections} --duration={args.duration:g}s per endpoint, "
-        f"{args.rounds} rounds, endpoints interleaved"
+        f"load: wrk --threads={args.connections} --connections={args.connections} --duration={args.duration:g}s "
+        f"per endpoint, the trivial page and the endpoint in turn on each connection, {args.rounds} rounds"
     )
     names = ["trivial", "dashboard", "results", "trends", "risks"]
     for size, org in orgs.items():
         paths = endpoints(org)
         sizes = {name: page_check(servers[size], org, paths[name]) for name in names}
         print(f"  org {size:,} response bytes: " + ", ".join(f"{n} {b:,}" for n, b in sizes.items()))
-        for name in names:  # warm every worker's caches (templates, URL resolver, connections)
-            wrk_run(
-                port=servers[size],
-                path=paths[name],
-                headers=headers_for(org, paths[name]),
-                connections=args.connections,
-                seconds=1,
-                script=script,
-            )
+        # warm every worker's caches (templates, URL resolver, connections)
+        wrk_run(
+            port=servers[size],
+            paths=[(paths[name], header_for(org, paths[name])) for name in names],
+            connections=args.connections,
+            seconds=2,
+            script=script,
+        )
 
-    results: dict[tuple[int, str], list[Round]] = {(size, name): [] for size in orgs for name in names}
+    # Each endpoint alternates with the trivial page on the same connections: both see the same load.
+    results: dict[tuple[int, str], list[tuple[Round, Round]]] = {
+        (size, name): [] for size in orgs for name in names[1:]
+    }
     for round_ in range(args.rounds):
         for size, org in orgs.items():
             paths = endpoints(org)
-            for name in names:
+            trivial = (paths["trivial"], header_for(org, paths["trivial"]))
+            for name in names[1:]:
                 load = load_average()
-                result = wrk_run(
+                _, (base, mine) = wrk_run(
                     port=servers[size],
-                    path=paths[name],
-                    headers=headers_for(org, paths[name]),
+                    paths=[trivial, (paths[name], header_for(org, paths[name]))],
                     connections=args.connections,
                     seconds=args.duration,
                     script=script,
                 )
-                results[(size, name)].append(result)
+                results[(size, name)].append((base, mine))
                 print(
-                    f"round {round_ + 1}  org {size:>6,}  {name:<9} {result.requests:6,} requests "
-                    f"{result.requests / result.seconds:6.0f}/s  p50 {result.p50_ms:6.1f} ms  "
-                    f"p95 {result.p95_ms:6.1f} ms  p99 {result.p99_ms:6.1f} ms  (load {load:.2f})",
+                    f"round {round_ + 1}  org {size:>6,}  {name:<9} {mine.requests:5,} requests  "
+                    f"p50 {mine.p50_ms:6.1f} ms  p95 {mine.p95_ms:6.1f} ms  p99 {mine.p99_ms:6.1f} ms | "
+                    f"trivial {base.requests:5,}  p50 {base.p50_ms:5.1f} ms  p95 {base.p95_ms:5.1f} ms | "
+                    f"ratio of p95 {mine.p95_ms / base.p95_ms:5.2f}  (load {load:.2f})",
                     flush=True,
                 )
 
     ratios: dict[tuple[int, str], float] = {}
-    print("--- p95 over the trivial page's p95 of the same round and server (median over rounds)")
+    print("--- p95 over the trivial page's p95 in the same run (median over rounds)")
     for size in orgs:
-        base = results[(size, "trivial")]
-        print(f"org {size:,}: trivial p95 median {statistics.median(r.p95_ms for r in base):.1f} ms")
+        print(f"org {size:,}:")
         for name in names[1:]:
-            mine = results[(size, name)]
-            by_round = [r.p95_ms / b.p95_ms for r, b in zip(mine, base, strict=True)]
+            pairs = results[(size, name)]
+            by_round = [mine.p95_ms / base.p95_ms for base, mine in pairs]
             ratios[(size, name)] = statistics.median(by_round)
             print(
-                f"  {name:<9} p95 median {statistics.median(r.p95_ms for r in mine):6.1f} ms  ratio by round "
+                f"  {name:<9} p95 median {statistics.median(m.p95_ms for _, m in pairs):6.1f} ms, trivial "
+                f"{statistics.median(b.p95_ms for b, _ in pairs):5.1f} ms; ratio by round "
                 f"{', '.join(f'{x:.2f}' for x in by_round)}, median {ratios[(size, name)]:.2f} (goal <= 3)"
             )
     small, large = min(orgs), max(orgs)
@@ -586,10 +655,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000], help="employees per org")
     parser.add_argument("--waves", type=int, default=26, help="sealed closed waves (26)")
-    parser.add_argument("--duration", type=float, default=10, help="seconds of load per endpoint and round (10)")
+    parser.add_argument("--duration", type=float, default=15, help="seconds of load per endpoint and round (15)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over every org and endpoint (3)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers per server (2)")
-    parser.add_argument("--connections", type=int, default=2, help="wrk connections (2: one per worker)")
+    parser.add_argument(
+        "--connections", type=int, default=1, help="wrk connections, one per wrk thread (1: no queueing)"
+    )
     args = parser.parse_args()
     database_url, redis_url = services_required()
     if shutil.which("wrk") is None:
