@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -328,9 +328,6 @@ class RiskFlags:
             for r in self._risks[index]
         ]
 
-    def __iter__(self) -> Iterator[RiskFlag]:
-        return iter(self[:])
-
 
 def risks_ordered(*, user: AbstractBaseUser | AnonymousUser) -> RiskFlags:
     """Every visible team's risk, highest first: by level, then score (none counts as 0), then path
@@ -347,7 +344,7 @@ def risks_ordered(*, user: AbstractBaseUser | AnonymousUser) -> RiskFlags:
 
 def risks_for(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskFlag]:
     """Every visible team's risk, highest first."""
-    return list(risks_ordered(user=user))
+    return risks_ordered(user=user)[:]  # not list(): it would ask len() first, a COUNT
 
 
 # --- dashboards --------------------------------------------------------------------------------
