@@ -211,7 +211,7 @@ class RiskListApi(generics.ListAPIView):
     serializer_class = RiskSerializer
 
     def get_queryset(self):
-        return selectors.risks_for(user=self.request.user)
+        return selectors.risks_ordered(user=self.request.user)
 
 
 # --- exports -----------------------------------------------------------------------------------

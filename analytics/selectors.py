@@ -17,8 +17,8 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.db.models.functions import Collate
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Collate
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
 
@@ -308,16 +308,45 @@ class RiskFlag:
         return str(TeamRisk.Level(self.level).label) if self.level in TeamRisk.Level.values else self.level
 
 
+RISK_RANK = {"high": 0, "elevated": 1, "low": 2, "insufficient_data": 3}
+
+
+class RiskFlags:
+    """Every visible team's risk, highest first, read a slice at a time: the API pages through the
+    list, so a page costs its own rows, not the organisation's (``len`` is a COUNT)."""
+
+    def __init__(self, risks: QuerySet[TeamRisk]) -> None:
+        self._risks = risks
+
+    def count(self) -> int:
+        return self._risks.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[RiskFlag]:
+        return [
+            RiskFlag(team=r.team_id, path=r.team.path, level=r.level, score=r.score, reasons=tuple(r.reasons))
+            for r in self._risks[index]
+        ]
+
+
+def risks_ordered(*, user: AbstractBaseUser | AnonymousUser) -> RiskFlags:
+    """Every visible team's risk, highest first: by level, then score (none counts as 0), then path
+    (in code-point order, as Python compares strings, on every backend)."""
+    rank = Case(*(When(level=level, then=Value(n)) for level, n in RISK_RANK.items()), default=Value(len(RISK_RANK)))
+    path = Collate("team__path", "C") if connection.vendor == "postgresql" else F("team__path")
+    risks = (
+        TeamRisk.objects.filter(team__in=surveys.teams_visible_to(user))
+        .select_related("team")
+        .order_by(rank, Coalesce("score", Value(0.0)).desc(), path, "pk")
+    )
+    return RiskFlags(risks)
+
+
 def risks_for(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskFlag]:
     """Every visible team's risk, highest first."""
-    visible = surveys.teams_visible_to(user)
-    risks = TeamRisk.objects.filter(team__in=visible).select_related("team")
-    flags = [
-        RiskFlag(team=r.team_id, path=r.team.path, level=r.level, score=r.score, reasons=tuple(r.reasons))
-        for r in risks
-    ]
-    rank = {"high": 0, "elevated": 1, "low": 2, "insufficient_data": 3}
-    return sorted(flags, key=lambda f: (rank.get(f.level, 4), -(f.score or 0), f.path))
+    return risks_ordered(user=user)[:]  # not list(): it would ask len() first, a COUNT
 
 
 # --- dashboards --------------------------------------------------------------------------------
@@ -382,7 +411,7 @@ class WaveComments:
 @dataclass(frozen=True)
 class TeamDashboard:
     team: Team
-    teams: tuple[tuple[Team, int], ...]  # the picker: the user's visible tree, (team, depth)
+    teams: tuple[tuple[Team, int], ...]  # the picker: the visible teams around this one, (team, depth)
     dimensions: tuple[DimensionSummary, ...]  # the composite first, then the dimensions
     participation: tuple[WaveParticipation, ...]  # newest first
     risk: RiskFlag | None
@@ -428,7 +457,7 @@ def team_dashboard(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> T
     open_waves = tuple(_open_participation(team=team, user=user))
     return TeamDashboard(
         team=team,
-        teams=tuple(_visible_tree(user)),
+        teams=tuple(_depths(list(surveys.teams_around(user=user, team=team)))),
         dimensions=tuple([composite, *dimensions] if composite else dimensions),
         participation=tuple(_closed_participation(waves[pk], group_releases[pk]) for pk in reversed(surveyed)),
         risk=_team_risk(team),
@@ -438,7 +467,11 @@ def team_dashboard(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> T
 
 
 def _visible_tree(user: AbstractBaseUser | AnonymousUser) -> list[tuple[Team, int]]:
-    teams = list(surveys.teams_visible_to(user).order_by("path"))
+    return _depths(list(surveys.teams_visible_to(user).order_by("path")))
+
+
+def _depths(teams: list[Team]) -> list[tuple[Team, int]]:
+    """Each team with its depth below the topmost of them (teams ordered by path)."""
     top = min((t.depth for t in teams), default=0)
     return [(t, t.depth - top) for t in teams]
 
@@ -611,26 +644,14 @@ def _team_comments(*, team: Team, waves: list[Wave], releases: dict[int, GroupRe
     comments attributed inside the team's subtree as the seal froze it, in random order."""
     latest = [w for w in reversed(waves) if releases[w.pk].state == GroupRelease.State.RESULTS][:COMMENT_WAVES]
     # Asked for all the latest waves, shown only where released: two queries whatever is shown.
-    ids = [w.pk for w in latest]
-    comments = surveys.waves_comments(wave_ids=ids)
-    trees = surveys.waves_frozen_children(wave_ids=ids)
+    comments = surveys.waves_subtree_comments(wave_ids=[w.pk for w in latest], team_id=team.pk)
     for wave in latest:
         if not releases[wave.pk].comments_released:
             yield WaveComments(wave.pk, wave.opens_on, (), reason_text("comments", wave=wave))
             continue
-        subtree = _subtree(trees[wave.pk], team.pk)
-        texts = [text for group, text in comments[wave.pk] if group in subtree]
+        texts = list(comments[wave.pk])
         random.shuffle(texts)
         yield WaveComments(wave.pk, wave.opens_on, tuple(texts), None)
-
-
-def _subtree(children: dict[int | None, list[int]], root: int) -> set[int]:
-    out, stack = set(), [root]
-    while stack:
-        node = stack.pop()
-        out.add(node)
-        stack.extend(children.get(node, ()))
-    return out
 
 
 @dataclass(frozen=True)

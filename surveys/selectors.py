@@ -18,6 +18,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from .models import (
+    TEAM_PATH_SEPARATOR,
     Answer,
     Comment,
     Employee,
@@ -73,6 +74,19 @@ def teams_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
     if user_is_hr(user):
         return Team.objects.all()
     return Team.objects.filter(teams_subtree_q(user_managed_roots(user)))
+
+
+def teams_around(*, user: AbstractBaseUser | AnonymousUser, team: Team) -> QuerySet[Team]:
+    """The visible teams a team picker shows around ``team``, by path: the user's top teams, every
+    team on the way down to ``team`` with its children, and ``team``'s own children.
+
+    As many as the tree is deep times its fan-out, whatever the size of the organisation: a picker
+    of every team would list thousands to HR.
+    """
+    parts = team.path.split(TEAM_PATH_SEPARATOR)
+    way = [TEAM_PATH_SEPARATOR.join(parts[: i + 1]) for i in range(len(parts))]
+    tops = Q(parent__isnull=True) if user_is_hr(user) else Q(pk__in=[r.pk for r in user_managed_roots(user)])
+    return teams_visible_to(user).filter(tops | Q(path__in=way) | Q(parent__path__in=way)).order_by("path")
 
 
 def team_get_for_user(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> Team:
@@ -185,6 +199,31 @@ def waves_comments(*, wave_ids: list[int]) -> dict[int, list[tuple[int | None, s
     out: dict[int, list[tuple[int | None, str]]] = {pk: [] for pk in wave_ids}
     for wave, group, text in Comment.objects.filter(wave_id__in=wave_ids).values_list("wave_id", "team_id", "text"):
         out[wave].append((group, text))
+    return out
+
+
+def waves_subtree_comments(*, wave_ids: list[int], team_id: int) -> dict[int, list[str]]:
+    """Sealed waves: {wave: [comment, ...]} of the comments attributed inside the team's subtree as
+    each wave's seal froze it, in the random order the seal wrote them. Reads the subtree's
+    comments only, not the whole wave's: two queries whatever the size of the organisation."""
+    out: dict[int, list[str]] = {pk: [] for pk in wave_ids}
+    frozen = dict(WaveTeam.objects.filter(wave_id__in=wave_ids, team_id=team_id).values_list("wave_id", "path"))
+    if not frozen:
+        return out
+    inside = reduce(
+        or_,
+        (
+            Q(
+                wave_id=wave,
+                team_id__in=WaveTeam.objects.filter(
+                    Q(path=path) | Q(path__startswith=path + TEAM_PATH_SEPARATOR), wave_id=wave
+                ).values("team_id"),
+            )
+            for wave, path in frozen.items()
+        ),
+    )
+    for wave, text in Comment.objects.filter(inside).values_list("wave_id", "text"):
+        out[wave].append(text)
     return out
 
 

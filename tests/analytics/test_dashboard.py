@@ -241,3 +241,22 @@ def test_the_dashboard_and_heatmap_queries_do_not_grow_with_the_organisation(org
     after = (_queries(client, f"/teams/{org['eng'].pk}/"), _queries(client, "/hr/"), _queries(client, "/hr/risks/"))
     assert after == before
     assert Team.objects.filter(name__startswith="New ").count() == 4
+
+
+def _picker(response) -> list[str]:
+    """The team names the page's picker lists, but the root teams the logins' employees were given."""
+    nav = re.search(r'<nav class="picker".*?</nav>', response.content.decode(), flags=re.S).group(0)
+    logins = set(Team.objects.filter(parent=None).exclude(name="Acme").values_list("name", flat=True))
+    return [name for name in re.findall(r'<a href="/teams/\d+/"[^>]*>([^<]+)</a>', nav) if name not in logins]
+
+
+def test_the_picker_shows_the_way_down_to_the_team_not_every_team(org, history):
+    TeamFactory(name="EMEA", parent=org["sales"])
+    hr = _login(role=Employee.Role.HR)
+    manager = _login(role=Employee.Role.MANAGER, manages=[org["eng"]])
+
+    # HR: the tops, every team on the way down with its children, the team's own children
+    assert _picker(hr.get(f"/teams/{org['ml'].pk}/")) == ["Acme", "Eng", "ML", "Sales"]
+    assert _picker(hr.get(f"/teams/{org['sales'].pk}/")) == ["Acme", "Eng", "Sales", "EMEA"]
+    # a manager: the same below the team they manage, nothing above it
+    assert _picker(manager.get(f"/teams/{org['ml'].pk}/")) == ["Eng", "ML"]
