@@ -24,14 +24,13 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 install: $(VENV)/.runtime
 install-dev: $(VENV)/.dev
 
-# Links in the demo's e-mails point at the address the demo serves on.
+# Links in the demo's e-mails point at the address the demo serves on. `manage.py demo` builds
+# what is missing of the demo organisation, then serves it and prints the URL, the logins and a
+# survey link once the server listens.
 demo: export PULSE_BASE_URL ?= http://$(HOST):$(PORT)
 demo: $(VENV)/.runtime
-	$(PY) manage.py migrate --noinput
-	LOG_LEVEL=WARNING $(PY) manage.py seed_demo
-	@echo ""
-	@echo "Pulse is starting on http://$(HOST):$(PORT)/ : log in with a demo login above (Ctrl-C stops it)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py migrate --noinput -v 0
+	LOG_LEVEL=WARNING $(PY) manage.py demo --serve $(HOST):$(PORT)
 
 # The browser tests drive Debian's chromium: installed first when missing (as root; else they skip).
 test: $(VENV)/.dev

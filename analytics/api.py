@@ -1,15 +1,25 @@
-"""The reporting API (DESIGN.md, Public API): results, trends and risks, all through the gate."""
+"""The reporting API (DESIGN.md, Public API): results, trends, risks and exports, all through the gate."""
 
 from __future__ import annotations
 
-from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from django.http import Http404, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors
+from surveys.selectors import user_is_hr
+
+from . import exports, selectors
+from .models import ExportAudit
 
 # The route takes any segment, so that credentials are checked before the id (a caller without
 # them gets 403 for any path); an id that isn't one is then a 404 like an unknown team.
@@ -201,4 +211,95 @@ class RiskListApi(generics.ListAPIView):
     serializer_class = RiskSerializer
 
     def get_queryset(self):
-        return selectors.risks_for(user=self.request.user)
+        return selectors.risks_ordered(user=self.request.user)
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+class ExportQuerySerializer(serializers.Serializer):
+    waves = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        required=False,
+        default=list,
+        help_text="Wave ids (repeat the parameter for several); default every closed wave with released results.",
+    )
+    teams = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**31 - 1),
+        required=False,
+        default=list,
+        help_text="Team ids (repeat the parameter); each brings its sub-teams. Default every team.",
+    )
+
+
+EXPORT_DESCRIPTION = (
+    "HR only. One row per team × wave × dimension of the closed waves, as released: columns "
+    f"`{','.join(exports.COLUMNS)}`. Suppressed rows have empty `mean`, `favorable` and `enps` and "
+    "say why in `reason`; `direction`, `slope`, `p_value` are the team's current trend of the dimension and "
+    "`level` its churn-risk level. Streamed; every export is audit-logged."
+)
+EXPORT_ERRORS = {
+    400: OpenApiResponse(description="A filter is not an id or names no closed wave / no team; the body names it."),
+    403: NO_CREDENTIALS,
+    404: OpenApiResponse(description="The caller is not HR."),
+}
+
+
+class _ReportExportApi(APIView):
+    export_format = ""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # The file is the answer whatever Accept says; errors fall back to JSON instead of a 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    def get(self, request: Request) -> StreamingHttpResponse:
+        if not user_is_hr(request.user):
+            raise Http404
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            scope = selectors.export_scope(
+                user=request.user, wave_ids=query.validated_data["waves"], team_ids=query.validated_data["teams"]
+            )
+        except selectors.ExportFilterError as exc:
+            raise serializers.ValidationError({exc.field: [exc.message]}) from None
+        stream = exports.report_export(
+            scope=scope, format=self.export_format, channel=ExportAudit.Channel.API, user=request.user
+        )
+        return exports.export_response(stream)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="export_report_csv",
+        description=EXPORT_DESCRIPTION,
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The report as CSV."),
+            **EXPORT_ERRORS,
+        },
+    )
+)
+class ReportCsvApi(_ReportExportApi):
+    """The released report as CSV."""
+
+    export_format = ExportAudit.Format.CSV
+
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="export_report_xlsx",
+        description=EXPORT_DESCRIPTION,
+        parameters=[ExportQuerySerializer],
+        responses={
+            (200, exports.CONTENT_TYPES[ExportAudit.Format.XLSX]): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The report as an XLSX workbook (one sheet, Report)."
+            ),
+            **EXPORT_ERRORS,
+        },
+    )
+)
+class ReportXlsxApi(_ReportExportApi):
+    """The released report as an XLSX workbook."""
+
+    export_format = ExportAudit.Format.XLSX

@@ -11,8 +11,10 @@ rewritten (two readers comparing notes must find the same numbers).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from surveys.models import Question, Team, Wave
@@ -180,3 +182,38 @@ class TeamRisk(models.Model):
     score = models.FloatField(null=True)
     reasons = models.JSONField(default=list)
     computed_at = models.DateTimeField()
+
+
+class ExportAudit(models.Model):
+    """One export of a report (DESIGN.md, Export: who, when, what), written before the first row.
+
+    A streamed export learns its row count only at the end: ``rows`` and ``finished`` are set when
+    the last row is out; an export that stopped early (the client went away, an error) keeps
+    ``finished`` False with the rows written until then.
+    """
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    class Channel(models.TextChoices):
+        WEB = "web", _("HR pages")
+        API = "api", _("API")
+        CLI = "cli", _("command line")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(_("who"), max_length=150, blank=True)  # kept if the user is deleted
+    started_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True)
+    format = models.CharField(max_length=8, choices=Format.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    filters = models.JSONField(default=dict)  # {"waves": [id], "teams": [id], "team_paths": [path]}; [] = all
+    rows = models.PositiveIntegerField(default=0)
+    finished = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("export")
+
+    def __str__(self) -> str:
+        return f"{self.get_format_display()} export by {self.username or '?'} at {self.started_at:%Y-%m-%d %H:%M}"

@@ -7,11 +7,18 @@ a suppressed number is ``Released(None, reason)``, so it can't be printed by mis
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import NamedTuple
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connection
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Collate
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
 
@@ -19,9 +26,10 @@ from surveys import selectors as surveys
 from surveys.models import Question, Team, Wave
 
 from . import anonymity
-from .models import DimensionRelease, GroupRelease, Suppression, TeamRisk, TeamTrend
+from .models import DimensionRelease, ExportAudit, GroupRelease, Suppression, TeamRisk, TeamTrend
 
 DIMENSION_ORDER = [value for value, _ in Question.Dimension.choices]
+_DIMENSION_RANK = {dimension: rank for rank, dimension in enumerate(DIMENSION_ORDER)}
 COMPOSITE = "composite"  # the engagement index over the dimensions
 
 
@@ -197,7 +205,7 @@ def _dimension_results(*, wave: Wave, releases: Iterable[DimensionRelease]) -> t
 
 
 def _dimension_rank(dimension: str) -> tuple[int, str]:
-    return (DIMENSION_ORDER.index(dimension) if dimension in DIMENSION_ORDER else len(DIMENSION_ORDER), dimension)
+    return (_DIMENSION_RANK.get(dimension, len(DIMENSION_ORDER)), dimension)
 
 
 def _open_wave_result(*, team: Team, wave: Wave) -> TeamResult:
@@ -295,17 +303,489 @@ class RiskFlag:
     score: float | None
     reasons: tuple[str, ...]
 
+    @property
+    def label(self) -> str:
+        return str(TeamRisk.Level(self.level).label) if self.level in TeamRisk.Level.values else self.level
+
+
+RISK_RANK = {"high": 0, "elevated": 1, "low": 2, "insufficient_data": 3}
+
+
+class RiskFlags:
+    """Every visible team's risk, highest first, read a slice at a time: the API pages through the
+    list, so a page costs its own rows, not the organisation's (``len`` is a COUNT)."""
+
+    def __init__(self, risks: QuerySet[TeamRisk]) -> None:
+        self._risks = risks
+
+    def count(self) -> int:
+        return self._risks.count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[RiskFlag]:
+        return [
+            RiskFlag(team=r.team_id, path=r.team.path, level=r.level, score=r.score, reasons=tuple(r.reasons))
+            for r in self._risks[index]
+        ]
+
+
+def risks_ordered(*, user: AbstractBaseUser | AnonymousUser) -> RiskFlags:
+    """Every visible team's risk, highest first: by level, then score (none counts as 0), then path
+    (in code-point order, as Python compares strings, on every backend)."""
+    rank = Case(*(When(level=level, then=Value(n)) for level, n in RISK_RANK.items()), default=Value(len(RISK_RANK)))
+    path = Collate("team__path", "C") if connection.vendor == "postgresql" else F("team__path")
+    risks = (
+        TeamRisk.objects.filter(team__in=surveys.teams_visible_to(user))
+        .select_related("team")
+        .order_by(rank, Coalesce("score", Value(0.0)).desc(), path, "pk")
+    )
+    return RiskFlags(risks)
+
 
 def risks_for(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskFlag]:
     """Every visible team's risk, highest first."""
-    visible = surveys.teams_visible_to(user)
-    risks = TeamRisk.objects.filter(team__in=visible).select_related("team")
-    flags = [
-        RiskFlag(team=r.team_id, path=r.team.path, level=r.level, score=r.score, reasons=tuple(r.reasons))
-        for r in risks
+    return risks_ordered(user=user)[:]  # not list(): it would ask len() first, a COUNT
+
+
+# --- dashboards --------------------------------------------------------------------------------
+# What the manager dashboard and the HR pages show, from the stored releases only. A change or a
+# composite value is computed from released values alone, so it reveals nothing the releases
+# don't; where one of its inputs is hidden it is hidden too, with the reason.
+
+QUARTER_DAYS = 91
+COMMENT_WAVES = 3  # comments of the latest waves whose group clears the comment threshold
+
+
+@dataclass(frozen=True)
+class WavePoint:
+    wave: int
+    opens_on: object
+    mean: Released
+    favorable: Released
+    respondents: int | None
+    asked: bool = True  # False: the wave's survey had no question on this dimension
+
+
+@dataclass(frozen=True)
+class DimensionSummary:
+    dimension: str
+    label: str
+    scale: tuple[int, int]
+    points: tuple[WavePoint, ...]
+    trend: Trend
+    since_last: Released
+    over_quarter: Released
+    verdict: str
+
+    @property
+    def latest(self) -> WavePoint | None:
+        return self.points[-1] if self.points else None
+
+
+@dataclass(frozen=True)
+class WaveParticipation:
+    wave: int
+    opens_on: object
+    closes_at: object
+    status: str
+    invited: Released
+    responded: Released
+
+    @property
+    def rate(self) -> float | None:
+        if self.invited.value and self.responded.value is not None:
+            return self.responded.value / self.invited.value
+        return None
+
+
+@dataclass(frozen=True)
+class WaveComments:
+    wave: int
+    opens_on: object
+    comments: tuple[str, ...]
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class TeamDashboard:
+    team: Team
+    teams: tuple[tuple[Team, int], ...]  # the picker: the visible teams around this one, (team, depth)
+    dimensions: tuple[DimensionSummary, ...]  # the composite first, then the dimensions
+    participation: tuple[WaveParticipation, ...]  # newest first
+    risk: RiskFlag | None
+    comments: tuple[WaveComments, ...]
+    open_waves: tuple[WaveParticipation, ...]
+
+
+def dimension_label(dimension: str) -> str:
+    if dimension == COMPOSITE:
+        return gettext("Engagement index")
+    labels = dict(Question.Dimension.choices)
+    return str(labels.get(dimension, dimension.replace("_", " ").capitalize()))
+
+
+def team_dashboard(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> TeamDashboard:
+    """Everything the team page shows, as released; 404 for a team the user may not see.
+
+    A constant number of queries whatever the size of the organisation or its history."""
+    team = surveys.team_get_for_user(user=user, team_id=team_id)
+    waves = {w.pk: w for w in surveys.waves_sealed()}
+    group_releases = {
+        r.wave_id: r for r in GroupRelease.objects.filter(team=team, wave__in=list(waves)).select_related("group")
+    }
+    by_dimension: dict[str, dict[int, DimensionRelease]] = defaultdict(dict)
+    for release in DimensionRelease.objects.filter(team=team, wave__in=list(waves)).order_by():
+        by_dimension[release.dimension][release.wave_id] = release
+    surveyed = sorted(group_releases, key=lambda pk: (waves[pk].opens_on, pk))
+    trends = {t.dimension: t for t in TeamTrend.objects.filter(team=team)}
+    scales = surveys.dimension_scales()
+    asked = surveys.surveys_dimensions(survey_ids=sorted({waves[pk].survey_id for pk in surveyed}))
+    for dimension in {d for dims in asked.values() for d in dims}:
+        by_dimension.setdefault(dimension, {})
+    dimensions = [
+        _dimension_summary(
+            dimension=dimension,
+            scale=scales.get(dimension, (1, 5)),
+            points=_wave_points(surveyed, waves, group_releases, by_dimension[dimension], asked, dimension),
+            stored=trends.get(dimension),
+        )
+        for dimension in sorted(by_dimension, key=_dimension_rank)
     ]
-    rank = {"high": 0, "elevated": 1, "low": 2, "insufficient_data": 3}
-    return sorted(flags, key=lambda f: (rank.get(f.level, 4), -(f.score or 0), f.path))
+    composite = _composite_summary(dimensions, stored=trends.get(COMPOSITE))
+    open_waves = tuple(_open_participation(team=team, user=user))
+    return TeamDashboard(
+        team=team,
+        teams=tuple(_depths(list(surveys.teams_around(user=user, team=team)))),
+        dimensions=tuple([composite, *dimensions] if composite else dimensions),
+        participation=tuple(_closed_participation(waves[pk], group_releases[pk]) for pk in reversed(surveyed)),
+        risk=_team_risk(team),
+        comments=tuple(_team_comments(team=team, waves=[waves[pk] for pk in surveyed], releases=group_releases)),
+        open_waves=open_waves,
+    )
+
+
+def _visible_tree(user: AbstractBaseUser | AnonymousUser) -> list[tuple[Team, int]]:
+    return _depths(list(surveys.teams_visible_to(user).order_by("path")))
+
+
+def _depths(teams: list[Team]) -> list[tuple[Team, int]]:
+    """Each team with its depth below the topmost of them (teams ordered by path)."""
+    top = min((t.depth for t in teams), default=0)
+    return [(t, t.depth - top) for t in teams]
+
+
+def _wave_points(
+    surveyed: list[int],
+    waves: dict[int, Wave],
+    group_releases: dict[int, GroupRelease],
+    releases: dict[int, DimensionRelease],
+    asked_by_survey: dict[int, set[str]],
+    dimension: str,
+) -> tuple[WavePoint, ...]:
+    points = []
+    for pk in surveyed:
+        wave, release = waves[pk], releases.get(pk)
+        if release is None:
+            group = group_releases[pk]
+            asked = dimension in asked_by_survey.get(wave.survey_id, ())
+            reason = _wave_reason(wave, group) if asked else gettext("not asked in this wave")
+            hidden = Released(None, reason)
+            points.append(WavePoint(pk, wave.opens_on, hidden, hidden, None, asked=asked))
+            continue
+        reason = reason_text(release.reason, wave=wave) if release.reason else None
+        points.append(
+            WavePoint(
+                pk,
+                wave.opens_on,
+                Released(release.mean, reason),
+                Released(release.favorable, reason),
+                release.respondents,
+            )
+        )
+    return tuple(points)
+
+
+def _wave_reason(wave: Wave, release: GroupRelease) -> str:
+    """Why a surveyed team has no value for a dimension in a wave (it has no release row)."""
+    if release.state == GroupRelease.State.UPWARD:
+        code = release.participation_reason or Suppression.UPWARD
+        if wave.responses_discarded and release.group_id is None:
+            code = Suppression.DISCARDED
+        return reason_text(code, wave=wave, group_path=release.group.path if release.group else None)
+    if release.state == GroupRelease.State.NONE:
+        return reason_text(Suppression.NO_ANSWERS, wave=wave)
+    return reason_text(Suppression.NO_ANSWERS, wave=wave)
+
+
+def _change(points: tuple[WavePoint, ...], *, since: object | None) -> Released:
+    """The latest released mean minus an earlier one: the previous wave's, or the one a quarter back."""
+    if len(points) < 2:
+        return Released(None, gettext("needs two waves"))
+    latest = points[-1]
+    if since is None:
+        earlier = points[-2]
+    else:
+        candidates = [p for p in points[:-1] if p.opens_on >= since]
+        if not candidates:
+            return Released(None, gettext("no wave in the last quarter before the latest"))
+        earlier = candidates[0]
+    for point in (latest, earlier):
+        if point.mean.suppressed:
+            return Released(None, point.mean.reason)
+    return Released(latest.mean.value - earlier.mean.value)
+
+
+def _dimension_summary(
+    *, dimension: str, scale: tuple[int, int], points: tuple[WavePoint, ...], stored: TeamTrend | None
+) -> DimensionSummary:
+    trend = (
+        Trend(stored.direction, stored.slope, stored.p_value, stored.q_value, stored.min_detectable)
+        if stored
+        else Trend("insufficient_data", None, None)
+    )
+    quarter = points[-1].opens_on - timedelta(days=QUARTER_DAYS) if points else None
+    return DimensionSummary(
+        dimension=dimension,
+        label=dimension_label(dimension),
+        scale=scale,
+        points=points,
+        trend=trend,
+        since_last=_change(points, since=None),
+        over_quarter=_change(points, since=quarter),
+        verdict=trend_verdict(trend, respondents=points[-1].respondents if points else None),
+    )
+
+
+def _composite_summary(dimensions: list[DimensionSummary], *, stored: TeamTrend | None) -> DimensionSummary | None:
+    """The engagement index per wave: the mean of the wave's released favourable shares over its
+    dimensions; hidden for a wave where any of them is hidden (a partial mean would mix scales of
+    different sets)."""
+    if not dimensions:
+        return None
+    waves = dimensions[0].points
+    points = []
+    for i, point in enumerate(waves):
+        asked = [d.points[i] for d in dimensions if d.points[i].asked]
+        shares = [p.favorable for p in asked]
+        hidden = next((s for s in shares if s.suppressed), None)
+        if hidden is not None:
+            reason = Released(None, hidden.reason)
+            points.append(WavePoint(point.wave, point.opens_on, reason, reason, None))
+            continue
+        if not shares:
+            reason = Released(None, gettext("not asked in this wave"))
+            points.append(WavePoint(point.wave, point.opens_on, reason, reason, None, asked=False))
+            continue
+        value = sum(s.value for s in shares) / len(shares)
+        respondents = min(p.respondents or 0 for p in asked)
+        points.append(WavePoint(point.wave, point.opens_on, Released(value), Released(value), respondents))
+    points_t = tuple(points)
+    summary = _dimension_summary(dimension=COMPOSITE, scale=(0, 1), points=points_t, stored=stored)
+    return summary
+
+
+def trend_verdict(trend: Trend, *, respondents: int | None) -> str:
+    """One plain sentence on whether the movement is meaningful, from the calibrated trend test."""
+    rate = getattr(settings, "PULSE_TREND_FALSE_ALARM_RATE", 0.01)
+    one_in = max(2, round(1 / rate)) if rate else 100
+    if trend.direction == "declining":
+        return gettext(
+            "A real decline: a change like this would happen by chance in fewer than 1 in %(n)d teams like yours."
+        ) % {"n": one_in}
+    if trend.direction == "improving":
+        return gettext(
+            "A real improvement: a change like this would happen by chance in fewer than 1 in %(n)d teams like yours."
+        ) % {"n": one_in}
+    if trend.direction == "stable":
+        if respondents:
+            return ngettext(
+                "Within normal variation for a team of %(n)d.",
+                "Within normal variation for a team of %(n)d.",
+                respondents,
+            ) % {"n": respondents}
+        return gettext("Within normal variation.")
+    return gettext("Not enough released waves yet to tell a trend (it takes 3).")
+
+
+def _closed_participation(wave: Wave, release: GroupRelease) -> WaveParticipation:
+    if release.state == GroupRelease.State.UPWARD and release.invited is None:
+        hidden = Released(None, _wave_reason(wave, release))
+        return WaveParticipation(wave.pk, wave.opens_on, wave.closes_at, wave.status, hidden, hidden)
+    reason = reason_text(release.participation_reason, wave=wave) if release.participation_reason else None
+    return WaveParticipation(
+        wave.pk,
+        wave.opens_on,
+        wave.closes_at,
+        wave.status,
+        Released(release.invited if reason is None else None, reason),
+        Released(release.responded if reason is None else None, reason),
+    )
+
+
+def _open_participation(*, team: Team, user: AbstractBaseUser | AnonymousUser) -> Iterable[WaveParticipation]:
+    for wave in surveys.waves_visible_to(user).filter(status=Wave.Status.OPEN).order_by("opens_on", "pk"):
+        result = _open_wave_result(team=team, wave=wave)
+        if result.invited.value is None and result.invited.reason == reason_text(Suppression.NOT_SURVEYED, wave=wave):
+            continue
+        yield WaveParticipation(wave.pk, wave.opens_on, wave.closes_at, wave.status, result.invited, result.responded)
+
+
+def _team_risk(team: Team) -> RiskFlag | None:
+    risk = TeamRisk.objects.filter(team=team).first()
+    if risk is None:
+        return None
+    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=tuple(risk.reasons))
+
+
+def _team_comments(*, team: Team, waves: list[Wave], releases: dict[int, GroupRelease]) -> Iterable[WaveComments]:
+    """Comments of the latest waves, where the team's group clears the comment threshold: the
+    comments attributed inside the team's subtree as the seal froze it, in random order."""
+    latest = [w for w in reversed(waves) if releases[w.pk].state == GroupRelease.State.RESULTS][:COMMENT_WAVES]
+    # Asked for all the latest waves, shown only where released: two queries whatever is shown.
+    comments = surveys.waves_subtree_comments(wave_ids=[w.pk for w in latest], team_id=team.pk)
+    for wave in latest:
+        if not releases[wave.pk].comments_released:
+            yield WaveComments(wave.pk, wave.opens_on, (), reason_text("comments", wave=wave))
+            continue
+        texts = list(comments[wave.pk])
+        random.shuffle(texts)
+        yield WaveComments(wave.pk, wave.opens_on, tuple(texts), None)
+
+
+@dataclass(frozen=True)
+class HeatmapRow:
+    team: Team
+    depth: int
+    has_children: bool
+    cells: tuple[DimensionResult | None, ...]  # per heatmap dimension; None: the team wasn't surveyed
+    reason: str | None  # the whole row's reason when it has no results of its own
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    wave: Wave | None
+    waves: tuple[Wave, ...]  # the closed waves one may pick
+    dimensions: tuple[str, ...]
+    rows: tuple[HeatmapRow, ...]
+
+
+def org_heatmap(*, user: AbstractBaseUser | AnonymousUser, wave_id: int | None = None) -> Heatmap:
+    """Teams × dimensions of one closed wave (the latest released one by default), as released."""
+    released = list(
+        surveys.waves_visible_to(user)
+        .filter(status=Wave.Status.CLOSED, pk__in=GroupRelease.objects.values("wave"))
+        .order_by("-opens_on", "-pk")
+    )
+    if wave_id is not None:
+        wave = next((w for w in released if w.pk == wave_id), None)
+        if wave is None:
+            raise Http404("No such wave.")
+    else:
+        wave = released[0] if released else None
+    tree = _visible_tree(user)
+    if wave is None:
+        return Heatmap(wave=None, waves=(), dimensions=(), rows=())
+    groups = {r.team_id: r for r in GroupRelease.objects.filter(wave=wave, team__isnull=False).select_related("group")}
+    cells: dict[int, dict[str, DimensionResult]] = defaultdict(dict)
+    by_team: dict[int, list[DimensionRelease]] = defaultdict(list)
+    for release in DimensionRelease.objects.filter(wave=wave, team__isnull=False).order_by():
+        by_team[release.team_id].append(release)
+    dimensions = sorted(surveys.survey_dimensions(survey_id=wave.survey_id), key=_dimension_rank)
+    for team_id, releases in by_team.items():
+        for result in _dimension_results(wave=wave, releases=releases):
+            cells[team_id][result.dimension] = result
+    paths = [t.path for t, _ in tree]
+    rows = []
+    for i, (team, depth) in enumerate(tree):
+        has_children = i + 1 < len(paths) and paths[i + 1].startswith(team.path + "/")
+        group = groups.get(team.pk)
+        if group is None:
+            row_reason = reason_text(Suppression.NOT_SURVEYED, wave=wave)
+        elif group.state != GroupRelease.State.RESULTS:
+            row_reason = _wave_reason(wave, group)
+        else:
+            row_reason = None
+        row_cells = tuple(cells[team.pk].get(d) for d in dimensions) if row_reason is None else ()
+        rows.append(HeatmapRow(team=team, depth=depth, has_children=has_children, cells=row_cells, reason=row_reason))
+    return Heatmap(wave=wave, waves=tuple(released), dimensions=tuple(dimensions), rows=tuple(rows))
+
+
+@dataclass(frozen=True)
+class RiskRow:
+    flag: RiskFlag
+    declining: tuple[str, ...]  # dimension labels whose trend declines
+    improving: tuple[str, ...]
+
+
+def risk_list(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskRow]:
+    """The risk list, highest first, each with the dimensions trending down or up."""
+    flags = risks_for(user=user)
+    directions: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    trends = TeamTrend.objects.filter(team__in=[f.team for f in flags], direction__in=["declining", "improving"])
+    for trend in trends.order_by().values_list("team_id", "dimension", "direction"):
+        team, dimension, direction = trend
+        directions[team][direction].append(dimension)
+    rows = []
+    for flag in flags:
+        found = directions.get(flag.team, {})
+        rows.append(
+            RiskRow(
+                flag=flag,
+                declining=tuple(dimension_label(d) for d in sorted(found.get("declining", []), key=_dimension_rank)),
+                improving=tuple(dimension_label(d) for d in sorted(found.get("improving", []), key=_dimension_rank)),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class TeamParticipation:
+    team: Team
+    depth: int
+    invited: Released
+    responded: Released
+
+    @property
+    def rate(self) -> float | None:
+        if self.invited.value and self.responded.value is not None:
+            return self.responded.value / self.invited.value
+        return None
+
+
+def waves_list(*, user: AbstractBaseUser | AnonymousUser) -> list[Wave]:
+    return list(surveys.waves_visible_to(user).order_by("-opens_on", "-pk"))
+
+
+def wave_participation_by_team(*, user: AbstractBaseUser | AnonymousUser, wave_id: int) -> list[TeamParticipation]:
+    """Participation per visible team in one wave, as released: live while the wave is open (only
+    for groups with at least k invited, under the complement rule), as the seal kept it after."""
+    wave = wave_get_for_user(user=user, wave_id=wave_id)
+    tree = _visible_tree(user)
+    out = []
+    if wave.status == Wave.Status.OPEN:
+        invited, responded, decision = anonymity.live_participation_release(wave_id=wave.pk, k=wave.min_respondents)
+        for team, depth in tree:
+            if not invited.get(team.pk):
+                continue
+            code = decision.reasons.get(team.pk, Suppression.FEW_INVITED)
+            if code is None:
+                out.append(
+                    TeamParticipation(team, depth, Released(invited[team.pk]), Released(responded.get(team.pk, 0)))
+                )
+            else:
+                hidden = Released(None, reason_text(code, wave=wave))
+                out.append(TeamParticipation(team, depth, hidden, hidden))
+        return out
+    groups = {r.team_id: r for r in GroupRelease.objects.filter(wave=wave, team__isnull=False).select_related("group")}
+    for team, depth in tree:
+        release = groups.get(team.pk)
+        if release is None:
+            continue
+        shown = _closed_participation(wave, release)
+        out.append(TeamParticipation(team, depth, shown.invited, shown.responded))
+    return out
 
 
 # --- digests ----------------------------------------------------------------------------------
@@ -415,3 +895,295 @@ def wave_digest_org(*, user: AbstractBaseUser | AnonymousUser, wave_id: int) -> 
     )
     risks = tuple(flag for flag in risks_for(user=user) if flag.level in ("high", "elevated"))
     return OrgDigest(wave=wave.pk, invited=invited, responded=responded, flagged=flagged, risks=risks)
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+class ExportFilterError(ValueError):
+    """An export's filter names something that can't be exported; ``field`` is the filter's name."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """What one export covers, checked: closed, released waves (oldest first) and team subtrees.
+
+    ``user`` None is the command line's operator, who sees every team (as ``manage.py shell`` would);
+    views and the API always pass the request's user. ``teams`` empty: every team the user may see.
+    """
+
+    user: AbstractBaseUser | AnonymousUser | None
+    waves: tuple[Wave, ...]
+    teams: tuple[Team, ...] = ()
+    all_waves: bool = True  # no wave filter was given
+
+    @property
+    def filters(self) -> dict:
+        """The filters as asked, for the audit log (empty lists: everything)."""
+        return {
+            "waves": [] if self.all_waves else [w.pk for w in self.waves],
+            "teams": [t.pk for t in self.teams],
+            "team_paths": [t.path for t in self.teams],
+        }
+
+
+class ExportRow(NamedTuple):
+    """One team × wave × dimension of an export, as released; trend and risk are the team's current ones.
+
+    Immutable like the other value objects here, but a NamedTuple rather than a frozen dataclass:
+    an export makes one per row, and a NamedTuple is several times cheaper to create.
+    """
+
+    team: int
+    team_path: str
+    wave: int
+    wave_opens_on: date
+    dimension: str
+    respondents: int | None
+    mean: Released
+    favorable: Released
+    enps: Released | None  # the eNPS dimension only
+    trend: Trend
+    risk_level: str | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.mean.suppressed
+
+    @property
+    def reason(self) -> str | None:
+        return self.mean.reason
+
+
+EXPORT_CHUNK = 2000  # rows per fetch: memory stays flat whatever the organisation's size
+NO_TREND = Trend("insufficient_data", None, None)
+
+
+def exportable_waves(*, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Wave]:
+    """Closed waves whose release is published, oldest first, among those the user may see."""
+    waves = surveys.waves_sealed() if user is None else surveys.waves_visible_to(user).filter(sealed=True)
+    released = GroupRelease.objects.filter(wave=OuterRef("pk"))
+    return waves.filter(Exists(released), status=Wave.Status.CLOSED).order_by("opens_on", "pk")
+
+
+def exportable_teams(*, user: AbstractBaseUser | AnonymousUser | None) -> QuerySet[Team]:
+    return (Team.objects.all() if user is None else surveys.teams_visible_to(user)).order_by("path")
+
+
+def export_scope(
+    *,
+    user: AbstractBaseUser | AnonymousUser | None,
+    wave_ids: Iterable[int] = (),
+    team_ids: Iterable[int] = (),
+    team_paths: Iterable[str] = (),
+) -> ExportScope:
+    """Check an export's filters; ``ExportFilterError`` names the first bad one (nothing is exported)."""
+    wave_ids, team_ids, team_paths = list(dict.fromkeys(wave_ids)), list(team_ids), list(team_paths)
+    waves = exportable_waves(user=user)
+    if wave_ids:
+        found = {w.pk: w for w in waves.filter(pk__in=wave_ids)}
+        missing = [str(pk) for pk in wave_ids if pk not in found]
+        if missing:
+            raise ExportFilterError(
+                "waves",
+                gettext("No closed wave with released results has the id %(ids)s.") % {"ids": ", ".join(missing)},
+            )
+        chosen = tuple(sorted(found.values(), key=lambda w: (w.opens_on, w.pk)))
+    else:
+        chosen = tuple(waves)
+    teams = exportable_teams(user=user)
+    roots = _teams_by(teams, "pk", list(dict.fromkeys(team_ids))) + _teams_by(teams, "path", team_paths)
+    return ExportScope(user=user, waves=chosen, teams=tuple(dict.fromkeys(roots)), all_waves=not wave_ids)
+
+
+def _teams_by(teams: QuerySet[Team], field: str, keys: list) -> list[Team]:
+    if not keys:
+        return []
+    found = {getattr(t, field): t for t in teams.filter(**{f"{field}__in": keys})}
+    missing = [str(key) for key in keys if key not in found]
+    if missing:
+        raise ExportFilterError("teams", gettext("No such team: %(teams)s.") % {"teams": ", ".join(missing)})
+    return [found[key] for key in keys]
+
+
+def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
+    """Every team × wave × dimension of the scope, ordered by team path, wave and dimension.
+
+    Four queries whatever the organisation's size (group releases, dimension releases, trends,
+    risks, each streamed in chunks in the same team order and merged here), plus one per survey
+    of the waves for its dimensions. A team whose answers were counted with a larger group, or
+    nobody answered in, gets one suppressed row per dimension of the wave, with the reason.
+    """
+    waves = {w.pk: w for w in scope.waves}
+    if not waves:
+        return
+    dimensions = _wave_dimensions(scope.waves)
+    mine = Q(wave_id__in=list(waves), team__isnull=False)
+    if scope.teams or not (scope.user is None or surveys.user_is_hr(scope.user)):
+        teams = exportable_teams(user=scope.user)
+        if scope.teams:
+            teams = teams.filter(surveys.teams_subtree_q(list(scope.teams)))
+        mine &= Q(team__in=teams.order_by().values("pk"))
+    by_team = (_path_order(), "team_id")
+    by_team_wave = (*by_team, "wave__opens_on", "wave_id")
+    groups = (
+        GroupRelease.objects.filter(mine)
+        .order_by(*by_team_wave)
+        .values_list("team_id", "team__path", "wave_id", "state", "group_id", "group__path", "participation_reason")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    # Every dimension release has its team's group release (the gate writes both): the merge
+    # below takes them in step, and the check at the end makes sure it did.
+    releases = _Ahead(
+        DimensionRelease.objects.filter(mine)
+        .order_by(*by_team_wave, "dimension")
+        .values_list("team_id", "wave_id", "dimension", "respondents", "mean", "favorable", "enps", "reason")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    exported = Exists(GroupRelease.objects.filter(mine, team_id=OuterRef("team_id")))
+    trends = _Ahead(
+        TeamTrend.objects.filter(exported)
+        .order_by(*by_team, "dimension")
+        .values_list("team_id", "dimension", "direction", "slope", "p_value", "q_value", "min_detectable")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    risks = _Ahead(
+        TeamRisk.objects.filter(exported).order_by(*by_team).values_list("team_id", "level").iterator(EXPORT_CHUNK)
+    )
+    reasons, released = _ReasonTexts(), _ReleasedValues()
+    team_id, team_trends, risk_level = None, {}, None
+    for team, path, wave_id, state, group, group_path, participation_reason in groups:
+        if team != team_id:  # the trend and risk streams hold only this stream's teams, in its order
+            team_id = team
+            team_trends = {row[1]: Trend(*row[2:]) for row in _rows_of(trends, team)}
+            risk_level = next(iter([level for _, level in _rows_of(risks, team)]), None)
+        wave = waves[wave_id]
+        stored = []
+        while (head := releases.head) is not _Ahead.END and head[0] == team and head[1] == wave_id:
+            stored.append(releases.take())
+        if stored and state == GroupRelease.State.RESULTS:
+            stored.sort(key=lambda r: _dimension_rank(r[2]))
+            for _, _, dimension, respondents, mean, favorable, enps, reason in stored:
+                text = reasons.get(reason, wave) if reason else None
+                yield ExportRow(
+                    team=team,
+                    team_path=path,
+                    wave=wave_id,
+                    wave_opens_on=wave.opens_on,
+                    dimension=dimension,
+                    respondents=respondents,
+                    mean=released.get(mean, text),
+                    favorable=released.get(favorable, text),
+                    enps=released.get(enps, text) if dimension == Question.Dimension.ENPS else None,
+                    trend=team_trends.get(dimension, NO_TREND),
+                    risk_level=risk_level,
+                )
+            continue
+        hidden = Released(None, reasons.get(_group_reason(wave, state, group, participation_reason), wave, group_path))
+        for dimension in dimensions[wave.survey_id]:
+            yield ExportRow(
+                team=team,
+                team_path=path,
+                wave=wave_id,
+                wave_opens_on=wave.opens_on,
+                dimension=dimension,
+                respondents=None,
+                mean=hidden,
+                favorable=hidden,
+                enps=hidden if dimension == Question.Dimension.ENPS else None,
+                trend=team_trends.get(dimension, NO_TREND),
+                risk_level=risk_level,
+            )
+    if releases.head is not _Ahead.END:
+        raise RuntimeError(f"a dimension release without its group release: {releases.head[:3]}")
+
+
+def _path_order() -> Collate | F:
+    """Team paths in byte order on every backend (SQLite's default): a team's subtree stays together."""
+    return Collate("team__path", "C") if connection.vendor == "postgresql" else F("team__path")
+
+
+def _group_reason(wave: Wave, state: str, group: int | None, participation_reason: str) -> str:
+    """Why a team has no values of its own in a wave (as ``team_results`` says it)."""
+    if state == GroupRelease.State.UPWARD:
+        if wave.responses_discarded and group is None:
+            return Suppression.DISCARDED
+        return participation_reason or Suppression.UPWARD
+    if state == GroupRelease.State.RESULTS and wave.responses_discarded:
+        return Suppression.DISCARDED
+    return Suppression.NO_ANSWERS
+
+
+def _wave_dimensions(waves: Iterable[Wave]) -> dict[int, list[str]]:
+    surveys_of = {w.survey_id for w in waves}
+    found = {survey: surveys.survey_dimensions(survey_id=survey) for survey in sorted(surveys_of)}
+    return {survey: sorted(dims, key=_dimension_rank) for survey, dims in found.items()}
+
+
+class _ReasonTexts:
+    """``reason_text`` once per code, wave and group: an export repeats the same few reasons.
+    Bounded, so that memory stays flat (a reason can name the group a team's answers went to)."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple, str] = {}
+
+    def get(self, code: str, wave: Wave, group_path: str | None = None) -> str:
+        key = (code, wave.pk, group_path if code in (Suppression.UPWARD, Suppression.PARTIAL) else None)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) >= self.LIMIT:
+                self._texts.clear()
+            text = self._texts[key] = reason_text(code, wave=wave, group_path=group_path)
+        return text
+
+
+class _ReleasedValues:
+    """``Released`` objects shared between rows with the same value and reason (they are immutable):
+    most of an export's values repeat, and making one per cell is most of its cost. Bounded."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._made: dict[tuple, Released] = {}
+
+    def get(self, value: float | None, reason: str | None) -> Released:
+        key = (value, reason)
+        made = self._made.get(key)
+        if made is None:
+            if len(self._made) >= self.LIMIT:
+                self._made.clear()
+            made = self._made[key] = Released(value, reason)
+        return made
+
+
+class _Ahead:
+    """An iterator of rows that can be looked at before they are taken (for a merge)."""
+
+    END = object()
+
+    def __init__(self, rows: Iterator[tuple]) -> None:
+        self._rows = rows
+        self.head = next(rows, self.END)
+
+    def take(self) -> tuple:
+        row, self.head = self.head, next(self._rows, self.END)
+        return row
+
+
+def _rows_of(stream: _Ahead, *key: int) -> Iterator[tuple]:
+    """The rows at the head of ``stream`` whose first fields are ``key``."""
+    width = len(key)
+    while stream.head is not _Ahead.END and stream.head[:width] == key:
+        yield stream.take()
+
+
+def export_log() -> QuerySet[ExportAudit]:
+    """Every export, newest first (HR's audit log)."""
+    return ExportAudit.objects.order_by("-started_at", "-pk")

@@ -12,9 +12,14 @@ The history is back-filled wave by wave, in the order it would have happened:
    invited to: recorded all at once up front, every leaver would be missing from every wave;
 3. each wave is launched for the simulated root team's subtree only, opening on its past date
    (a back-filled wave stays open from now, so intake accepts its answers), then answered, then
-   closed and sealed (``wave_close``, which asks for the wave's analysis after the commit), in
-   one transaction per wave: a wave is in the database whole or not at all;
-4. the departures after the last wave are imported at the end.
+   closed and sealed (``wave_close``), in one transaction per wave: a wave is in the database
+   whole or not at all;
+4. the departures after the last wave are imported at the end;
+5. every wave is analysed, once, at the end (``analytics.services.waves_analyse``): rollups and
+   the gate's release per wave, then trends and risk over all of them. Trends and risk are
+   recomputed whole from the releases, so this ends where analysing after every close would (as
+   ``close_wave`` does), without redoing them for every wave; and the results are readable
+   when the command returns, with or without a broker.
 
 Answers go in through ``surveys.intake.response_record`` with each invitation's real token
 (``surveys.tokens.token_for``), exactly as a respondent's would. A bulk equivalent (the same
@@ -40,6 +45,7 @@ from surveys.org_import import org_csv_build, org_import
 from surveys.tokens import token_for
 from surveys.waves import wave_close, wave_launch
 
+from .services import waves_analyse
 from .simulation import EMPLOYEE, HR, MANAGER, NO_ANSWER, SimQuestion, SimulatedOrg
 
 CLOSING_TIME = time(18, 0)  # UTC, on the wave's last day: when the simulated waves were closed
@@ -105,7 +111,7 @@ def simulated_org_create(
             respondents = _respondents(sim, t=t)
             _record([(invitations[p], _answers(sim, p, t)) for p in respondents], on_answers=on_answers)
             closed_at = datetime.combine(opens_on + timedelta(days=sim.params.days_open), CLOSING_TIME, tzinfo=UTC)
-            wave_close(wave=wave, now=min(closed_at, timezone.now()))
+            wave_close(wave=wave, now=min(closed_at, timezone.now()), analyse=False)
         wave_ids.append(wave.pk)
         responses += len(respondents)
         reset_queries()
@@ -113,6 +119,8 @@ def simulated_org_create(
     if last:
         stage(f"recording {len(last)} departures after the last wave")
         org_import(data=org_csv_build(last))
+    stage("analysing")
+    waves_analyse()
     return SimulatedOrgResult(
         employees=len(sim.emails),
         teams=Team.objects.filter(root.subtree_q()).count(),

@@ -17,7 +17,10 @@ PostgreSQL only. It never touches your data: it creates (and drops) its own data
    ``VACUUM ANALYZE``;
 3. per round, in this order and on the same rows: the raw ``GROUP BY`` (team × question: count,
    sum, sum of squares, favourable count — what any dashboard would run, with no tree, no
-   per-respondent dimension score and no write), then ``analytics.rollups.wave_rollup`` (all of
+   per-respondent dimension score and no write), once under the server's defaults and once
+   under the settings the rollup's transaction gives itself (``work_mem`` 64 MB, ``jit`` off);
+   the same aggregates as the rollups per attributed group, written the straightforward way
+   (no tree, no write); then ``analytics.rollups.wave_rollup`` (all of
    it: per-respondent dimension scores, both rollups summed up the frozen tree in SQL, and the
    rows written), then ``analytics.anonymity.wave_release`` (the gate: participation, comments,
    and every dimension through the complement rule and the LP audit, and its rows written);
@@ -153,17 +156,43 @@ def raw_group_by(wave_id: int) -> float:
     return time.perf_counter() - started
 
 
+# The rollups' two aggregates at the attributed-group level, written the straightforward way
+# (the first version of analytics/rollups.py): every answer joined with its question and
+# oriented, a GROUP BY per respondent × dimension (each respondent's score), then per group; and
+# per group × question × oriented value.
+ORIENTED = "CASE WHEN q.reverse_scored THEN (CASE q.scale WHEN 'nps11' THEN 10 ELSE 6 END) - a.value ELSE a.value END"
+SAME_AGGREGATES = (
+    f"""
+    SELECT grp, dim, COUNT(*), SUM(score), SUM(score * score), SUM(items), SUM(fav), SUM(det)
+    FROM (
+        SELECT r.team_id AS grp, q.dimension AS dim, AVG(({ORIENTED}) * 1.0) AS score, COUNT(*) AS items,
+               SUM(CASE WHEN (q.scale = 'nps11' AND ({ORIENTED}) >= 9) OR (q.scale <> 'nps11' AND ({ORIENTED}) >= 4)
+                        THEN 1 ELSE 0 END) AS fav,
+               SUM(CASE WHEN q.scale = 'nps11' AND ({ORIENTED}) <= 6 THEN 1 ELSE 0 END) AS det
+        FROM surveys_answer a
+        JOIN surveys_question q ON q.id = a.question_id
+        JOIN surveys_response r ON r.id = a.response_id AND r.wave_id = %(wave)s
+        GROUP BY r.team_id, a.response_id, q.dimension
+    ) per_response
+    GROUP BY grp, dim
+    """,
+    f"""
+    SELECT r.team_id, a.question_id, {ORIENTED}, COUNT(*)
+    FROM surveys_answer a
+    JOIN surveys_response r ON r.id = a.response_id AND r.wave_id = %(wave)s
+    JOIN surveys_question q ON q.id = a.question_id
+    GROUP BY r.team_id, a.question_id, {ORIENTED}
+    """,
+)
+
+
 def group_level(wave_id: int) -> float:
     """The same aggregates as the rollups, per attributed group only: no tree, nothing written."""
     from django.db import connection
 
-    from analytics.rollups import dimension_cells_sql, question_cells_sql
-    from surveys.selectors import sealed_wave_tables
-
-    tables = sealed_wave_tables(wave_id=wave_id)
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        for sql in (dimension_cells_sql(tables), question_cells_sql(tables)):
+        for sql in SAME_AGGREGATES:
             cursor.execute(sql, {"wave": wave_id})
             cursor.fetchall()
     return time.perf_counter() - started
@@ -216,12 +245,17 @@ def main() -> None:
         wave_id = org_and_wave_build(teams=args.teams, answers=args.answers, seed=args.seed)
         from django.db import connection
 
-        with connection.cursor() as cursor:
-            # The baselines get the memory the rollup's transaction gives itself (SET LOCAL
-            # work_mem = '64MB'): the same work under the same configuration.
-            cursor.execute("SET work_mem = '64MB'")
-        raw, same, rolled, gated = [], [], [], []
+        raw_defaults, raw, same, rolled, gated = [], [], [], [], []
         for _ in range(args.rounds):
+            with connection.cursor() as cursor:
+                cursor.execute("RESET work_mem")
+                cursor.execute("RESET jit")
+            raw_defaults.append(raw_group_by(wave_id))
+            with connection.cursor() as cursor:
+                # The baselines get the settings the rollup's transaction gives itself (SET
+                # LOCAL work_mem = '64MB', jit = off): the same work under the same configuration.
+                cursor.execute("SET work_mem = '64MB'")
+                cursor.execute("SET jit = off")
             raw.append(raw_group_by(wave_id))
             same.append(group_level(wave_id))
             rolled.append(rollup(wave_id))
@@ -231,12 +265,18 @@ def main() -> None:
         reasons = Counter(DimensionRelease.objects.filter(wave_id=wave_id).values_list("reason", flat=True))
         cells = sum(reasons.values())
         m_raw, m_same, m_roll, m_gate = (statistics.median(x) for x in (raw, same, rolled, gated))
+        m_defaults = statistics.median(raw_defaults)
+        print(f"raw GROUP BY, server defaults:  median {m_defaults:.2f} s  {[round(x, 2) for x in raw_defaults]}")
         print(f"raw GROUP BY (team × question): median {m_raw:.2f} s  {[round(x, 2) for x in raw]}")
         print(f"same aggregates per group only: median {m_same:.2f} s  {[round(x, 2) for x in same]}")
         print(f"rollups (wave_rollup):          median {m_roll:.2f} s  {[round(x, 2) for x in rolled]}")
         print(f"gate + audit (wave_release):    median {m_gate:.2f} s  {[round(x, 2) for x in gated]}")
         print(f"rollups / raw GROUP BY = {m_roll / m_raw:.2f}   (goal <= 1.5)")
-        print(f"rollups / same aggregates per group = {m_roll / m_same:.2f}   (the tree and the writes)")
+        print(f"rollups / raw GROUP BY, server defaults = {m_roll / m_defaults:.2f}")
+        print(f"rollups / per-round ratios: {[round(r / w, 2) for r, w in zip(rolled, raw, strict=True)]}")
+        print(
+            f"rollups / same aggregates per group = {m_roll / m_same:.2f}   (straightforward SQL, no tree, no writes)"
+        )
         print(f"gate / rollups        = {m_gate / m_roll:.2f}   (goal <= 1)")
         print(f"released cells: {cells:,}; hidden: " + ", ".join(f"{r or 'shown'} {n}" for r, n in reasons.items()))
         print(f"groups: {GroupRelease.objects.filter(wave_id=wave_id).count():,}")

@@ -23,6 +23,8 @@ ENDPOINTS: list[tuple[str, str, tuple[str, ...], str]] = [
     ("team_results", "api-team-results", ("team_id",), "?wave={wave_id}"),
     ("team_trends", "api-team-trends", ("team_id",), ""),
     ("risks", "api-risks", (), ""),
+    ("export_csv", "api-export-report-csv", (), ""),
+    ("export_xlsx", "api-export-report-xlsx", (), ""),
     ("org_import", "api-org-import", (), ""),
     ("invitation", "api-invitation", ("token",), ""),
     ("responses", "api-responses", (), ""),

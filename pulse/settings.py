@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
 import secrets
@@ -329,7 +330,7 @@ else:
 # Celery: the database holds what is due (the invitation table is the outbox); the broker
 # only carries "go look". Late acks plus reject-on-lost mean a killed worker's task is
 # redelivered; every task is safe to run twice.
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -401,7 +402,19 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = DATA_DIR / "mail"
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Pulse <pulse@localhost>")
+
+
+def _sender_domain(host: str) -> str:
+    """The domain mail comes from by default: PULSE_BASE_URL's host, unless it is an address
+    or loopback name, which no mail system accepts as a sender's domain."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host if "." in host else "localhost"
+    return "localhost"
+
+
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Pulse <pulse@{_sender_domain(_base_host)}>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 AUTH_PASSWORD_VALIDATORS = [

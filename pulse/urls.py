@@ -18,5 +18,6 @@ urlpatterns = [
     path("api/v1/", include("surveys.web.api_urls")),
     path("api/v1/", include("analytics.api_urls")),
     path("", include("surveys.web.urls")),
+    path("", include("analytics.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

@@ -20,12 +20,14 @@ from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.forms import ModelForm
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from .accounts import password_setup_send
+from .emails import closing_time_display
 from .models import (
     TEAM_PATH_SEPARATOR,
     Answer,
@@ -44,6 +46,8 @@ from .models import (
 )
 from .question_bank import question_text
 from .roles import employee_account_sync
+from .scheduling import zone_get
+from .selectors import user_time_zone
 from .services import team_ensure_path, team_move, team_rename
 from .waves import audience_size, audience_too_small_message
 
@@ -434,9 +438,24 @@ class ScheduleAdmin(admin.ModelAdmin):
         return "; ".join(paths) if paths else str(_("Whole organisation"))
 
 
+def _zone_or_utc(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zone_get(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def _rendered(response: Any) -> Any:
+    # The admin answers with a TemplateResponse, rendered after the view returns: render it
+    # while the staff user's time zone is still active.
+    if isinstance(response, TemplateResponse) and not response.is_rendered:
+        response.render()
+    return response
+
+
 @admin.register(Wave)
 class WaveAdmin(admin.ModelAdmin):
-    list_display = ["__str__", "survey", "opens_on", "closes_at", "status", "sealed", "participation"]
+    list_display = ["__str__", "survey", "audience", "opens_on", "closes", "status", "sealed", "participation"]
     list_filter = ["status", "survey"]
     list_select_related = ["survey"]
     date_hierarchy = "opens_on"
@@ -446,7 +465,7 @@ class WaveAdmin(admin.ModelAdmin):
     readonly_fields = [
         "survey",
         "schedule",
-        "teams",
+        "audience",
         "opens_on",
         "status",
         "send_time",
@@ -473,12 +492,42 @@ class WaveAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
+            .prefetch_related("teams")
             .annotate(
                 invited=Count("invitations"),
                 responded_live=Count("invitations", filter=Q(invitations__responded=True)),
                 responded_sealed=Subquery(kept),
             )
         )
+
+    # Times are read and entered in the staff user's own time zone, named beside them: a bare
+    # "March 9, 10 a.m." in UTC reads as local time to most people.
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        with timezone.override(_zone_or_utc(user_time_zone(request.user))):
+            return _rendered(super().changelist_view(request, extra_context))
+
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        with timezone.override(_zone_or_utc(user_time_zone(request.user))):
+            return _rendered(super().changeform_view(request, object_id, form_url, extra_context))
+
+    def get_form(self, request: HttpRequest, obj: Wave | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if "closes_at" in form.base_fields:
+            form.base_fields["closes_at"].help_text = _("In %(zone)s (your time zone).") % {
+                "zone": timezone.get_current_timezone_name()
+            }
+        return form
+
+    @admin.display(description=_("closes"), ordering="closes_at")
+    def closes(self, wave: Wave) -> str:
+        return closing_time_display(wave.closes_at, timezone.get_current_timezone_name())
+
+    @admin.display(description=_("audience"))
+    def audience(self, wave: Wave) -> str:
+        paths = sorted(team.path for team in wave.teams.all())
+        return "; ".join(paths) if paths else str(_("Whole organisation"))
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # A wave is launched by a schedule or `launch_wave`, which also invite its audience;

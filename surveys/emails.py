@@ -10,7 +10,7 @@ e-mails' links (password reset, "set your password"), built by surveys/accounts.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.formats import date_format, time_format
 from django.utils.html import escape
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from .models import Employee, Invitation, Team
 from .tokens import survey_link
@@ -171,7 +171,8 @@ def estimated_minutes(question_count: int) -> int:
 
 
 def closing_time_display(closes_at: datetime, zone_name: str) -> str:
-    """E.g. "Friday, March 14, 2025, 6 p.m. JST (Asia/Tokyo)" in the active language.
+    """E.g. "Friday, March 14, 2025, 6 p.m. JST (Asia/Tokyo)" in the active language, or
+    "Friday, March 13, 2026, end of day HST (Pacific/Honolulu)" at midnight.
 
     The abbreviation alone is ambiguous (CST) or missing (+04) for many zones, so the zone's
     name follows it. An unknown zone (never imported, but old data) shows UTC rather than failing.
@@ -181,9 +182,14 @@ def closing_time_display(closes_at: datetime, zone_name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
     local = closes_at.astimezone(zone)
+    if local.time() == time(0):
+        # Waves close at the end of a day: shown as that day's end, not the next one's 00:00.
+        local = local - timedelta(days=1)
+        clock = pgettext("a closing time: the end of the day named before it", "end of day")
+    else:
+        clock = time_format(local, "TIME_FORMAT")
     day = date_format(local, "l")
     date = date_format(local, "DATE_FORMAT")
-    clock = time_format(local, "TIME_FORMAT")
     abbreviation = local.tzname()
     if abbreviation == zone.key:  # UTC
         return f"{day}, {date}, {clock} {abbreviation}"

@@ -88,14 +88,15 @@ class QuestionSpec:
 
 
 def invitation_for_token(*, token: str) -> Invitation:
-    """The open, unanswered invitation a token belongs to, with its wave, survey and employee.
+    """The open, unanswered invitation a token belongs to, with its wave, survey, employee and team.
 
     Looking a token up never consumes it: mail scanners open links before people do.
     """
     if not token_is_well_formed(token):
         raise TokenUnknown
     try:
-        invitation = Invitation.objects.select_related("wave__survey", "employee").get(token_hash=token_hash(token))
+        invitations = Invitation.objects.select_related("wave__survey", "employee", "team")
+        invitation = invitations.get(token_hash=token_hash(token))
     except Invitation.DoesNotExist:
         raise TokenUnknown from None
     _refuse_unless_answerable(

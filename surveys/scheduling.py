@@ -6,6 +6,7 @@ IANA zone, every DST transition) without a database.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,33 @@ def local_send_at(day: date, at: time, zone: str | ZoneInfo) -> datetime:
     """
     wall = datetime.combine(day, at.replace(tzinfo=None, fold=0), tzinfo=zone_get(zone))
     return wall.astimezone(UTC)
+
+
+def day_end(day: date, zone: str | ZoneInfo) -> datetime:
+    """The instant (aware, UTC) at which ``day`` ends in ``zone``: the first moment of the next.
+
+    A midnight the clocks skip ends the day at the jump, as ``local_send_at`` reads it.
+    """
+    return local_send_at(day + timedelta(days=1), time(0), zone)
+
+
+def wave_closing_time(
+    *, sends: Mapping[str, datetime], opens_on: date, days_open: int, now: datetime
+) -> tuple[datetime, str]:
+    """When a wave closes, and the zone whose day end sets it (``sends``: send instant by zone).
+
+    The wave stays open at least ``days_open`` days for everyone: it closes at the end of the
+    day that lies ``days_open`` days after its opening day in the audience's westernmost zone
+    (the zone whose day ends last). For someone whose invitation goes out on a later day of
+    their own (a wave launched late in the day, sent now, or back-filled with a past opening
+    day: a send time that has passed means now), that later day counts, so nobody gets less.
+    """
+    ends = []
+    for zone, send_at in sends.items():
+        arrives = max(send_at, now).astimezone(zone_get(zone)).date()
+        opening_day = max(opens_on, arrives)
+        ends.append((day_end(opening_day + timedelta(days=days_open), zone), zone))
+    return max(ends)
 
 
 def weekday_on_or_after(day: date, weekday: int) -> date:

@@ -10,6 +10,7 @@ from datetime import date
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
@@ -17,6 +18,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from .models import (
+    TEAM_PATH_SEPARATOR,
     Answer,
     Comment,
     Employee,
@@ -50,6 +52,16 @@ def user_managed_roots(user: AbstractBaseUser | AnonymousUser) -> list[Team]:
     return list(employee.manages.all())
 
 
+def user_time_zone(user: AbstractBaseUser | AnonymousUser) -> str:
+    """The time zone a staff user reads times in: their own as an employee (username = e-mail),
+    else the server's (UTC)."""
+    username = getattr(user, "username", "") or ""
+    zone = (
+        Employee.objects.filter(email__iexact=username).values_list("timezone", flat=True).first() if username else None
+    )
+    return zone or settings.TIME_ZONE
+
+
 def teams_subtree_q(roots: list[Team], prefix: str = "") -> Q:
     """Teams at or below any of ``roots``; matches nothing when ``roots`` is empty."""
     if not roots:
@@ -62,6 +74,19 @@ def teams_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Team]:
     if user_is_hr(user):
         return Team.objects.all()
     return Team.objects.filter(teams_subtree_q(user_managed_roots(user)))
+
+
+def teams_around(*, user: AbstractBaseUser | AnonymousUser, team: Team) -> QuerySet[Team]:
+    """The visible teams a team picker shows around ``team``, by path: the user's top teams, every
+    team on the way down to ``team`` with its children, and ``team``'s own children.
+
+    As many as the tree is deep times its fan-out, whatever the size of the organisation: a picker
+    of every team would list thousands to HR.
+    """
+    parts = team.path.split(TEAM_PATH_SEPARATOR)
+    way = [TEAM_PATH_SEPARATOR.join(parts[: i + 1]) for i in range(len(parts))]
+    tops = Q(parent__isnull=True) if user_is_hr(user) else Q(pk__in=[r.pk for r in user_managed_roots(user)])
+    return teams_visible_to(user).filter(tops | Q(path__in=way) | Q(parent__path__in=way)).order_by("path")
 
 
 def team_get_for_user(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> Team:
@@ -169,6 +194,48 @@ def wave_comments(*, wave_id: int) -> list[tuple[int | None, str]]:
     return list(Comment.objects.filter(wave_id=wave_id).values_list("team_id", "text"))
 
 
+def waves_comments(*, wave_ids: list[int]) -> dict[int, list[tuple[int | None, str]]]:
+    """Sealed waves: {wave: [(group, comment), ...]} in the random order the seal wrote them."""
+    out: dict[int, list[tuple[int | None, str]]] = {pk: [] for pk in wave_ids}
+    for wave, group, text in Comment.objects.filter(wave_id__in=wave_ids).values_list("wave_id", "team_id", "text"):
+        out[wave].append((group, text))
+    return out
+
+
+def waves_subtree_comments(*, wave_ids: list[int], team_id: int) -> dict[int, list[str]]:
+    """Sealed waves: {wave: [comment, ...]} of the comments attributed inside the team's subtree as
+    each wave's seal froze it, in the random order the seal wrote them. Reads the subtree's
+    comments only, not the whole wave's: two queries whatever the size of the organisation."""
+    out: dict[int, list[str]] = {pk: [] for pk in wave_ids}
+    frozen = dict(WaveTeam.objects.filter(wave_id__in=wave_ids, team_id=team_id).values_list("wave_id", "path"))
+    if not frozen:
+        return out
+    inside = reduce(
+        or_,
+        (
+            Q(
+                wave_id=wave,
+                team_id__in=WaveTeam.objects.filter(
+                    Q(path=path) | Q(path__startswith=path + TEAM_PATH_SEPARATOR), wave_id=wave
+                ).values("team_id"),
+            )
+            for wave, path in frozen.items()
+        ),
+    )
+    for wave, text in Comment.objects.filter(inside).values_list("wave_id", "text"):
+        out[wave].append(text)
+    return out
+
+
+def waves_frozen_children(*, wave_ids: list[int]) -> dict[int, dict[int | None, list[int]]]:
+    """Sealed waves: {wave: {parent: [teams]}} of each wave's frozen tree."""
+    out: dict[int, dict[int | None, list[int]]] = {pk: {} for pk in wave_ids}
+    rows = WaveTeam.objects.filter(wave_id__in=wave_ids).values_list("wave_id", "team_id", "parent_id")
+    for wave, team, parent in rows:
+        out[wave].setdefault(parent, []).append(team)
+    return out
+
+
 def waves_sealed() -> QuerySet[Wave]:
     """Sealed waves, oldest first: the points of every trend."""
     return Wave.objects.filter(sealed=True).select_related("survey").order_by("opens_on", "closed_at", "pk")
@@ -204,6 +271,15 @@ def dimension_scales() -> dict[str, tuple[int, int]]:
         if dimension not in scales or high > scales[dimension][1]:
             scales[dimension] = (low, high)
     return scales
+
+
+def surveys_dimensions(*, survey_ids: list[int]) -> dict[int, set[str]]:
+    """{survey: the dimensions it asks about}, in one query."""
+    out: dict[int, set[str]] = {pk: set() for pk in survey_ids}
+    rows = SurveyQuestion.objects.filter(survey_id__in=survey_ids).values_list("survey_id", "question__dimension")
+    for survey, dimension in rows.distinct():
+        out[survey].add(dimension)
+    return out
 
 
 def survey_dimensions(*, survey_id: int) -> list[str]:

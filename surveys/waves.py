@@ -24,7 +24,7 @@ from django.utils.translation import gettext, ngettext
 from . import task_names, tokens
 from .crypto import SealKeyError
 from .models import Employee, Invitation, Schedule, Submission, Survey, Team, Wave
-from .scheduling import local_send_at, schedule_occurrences
+from .scheduling import local_send_at, schedule_occurrences, wave_closing_time
 from .seal import wave_seal
 from .selectors import teams_subtree_q
 
@@ -55,10 +55,11 @@ def wave_launch(
     """Create a wave and one invitation per active employee of ``teams`` (all teams if none).
 
     Each invitation is due at ``send_time`` on ``opens_on`` in its employee's own time zone
-    (``scheduling.local_send_at``), or at once with ``send_now``. The wave closes ``days_open``
-    days after its last send, but never less than ``days_open`` days from now: a wave
-    back-filled with ``opens_on`` in the past still accepts its answers for that long (or
-    until ``close_wave``). The anonymity thresholds in force now are frozen on the wave.
+    (``scheduling.local_send_at``), or at once with ``send_now``. The wave closes at the end of
+    the day ``days_open`` days after ``opens_on`` in the audience's westernmost time zone, and
+    never leaves anyone less: a wave sent now or back-filled with ``opens_on`` in the past
+    counts from the day its links actually go out (``scheduling.wave_closing_time``), and
+    ``close_wave`` may end it sooner. The anonymity thresholds in force now are frozen on the wave.
     A wave made from a schedule whose first send is still ahead is SCHEDULED (opened by
     ``waves_open_due`` or by its first dispatch); any other wave is OPEN at once.
     Raises ``WaveLaunchError`` (and writes nothing) when fewer than PULSE_MIN_RESPONDENTS people
@@ -80,7 +81,8 @@ def wave_launch(
     send_at_by_zone = _send_times(zones={zone for _, _, zone in audience}, day=opens_on, at=send_time)
     if send_now:
         send_at_by_zone = dict.fromkeys(send_at_by_zone, now)
-    first_send, last_send = min(send_at_by_zone.values()), max(send_at_by_zone.values())
+    first_send = min(send_at_by_zone.values())
+    closes_at, _ = wave_closing_time(sends=send_at_by_zone, opens_on=opens_on, days_open=days_open, now=now)
     reminder = timedelta(days=remind_after_days) if remind_after_days is not None else None
 
     with transaction.atomic():
@@ -88,7 +90,7 @@ def wave_launch(
             survey=survey,
             schedule=schedule,
             opens_on=opens_on,
-            closes_at=max(last_send, now) + timedelta(days=days_open),
+            closes_at=closes_at,
             status=Wave.Status.SCHEDULED if schedule is not None and first_send > now else Wave.Status.OPEN,
             send_time=send_time,
             remind_after_days=remind_after_days,
@@ -240,8 +242,11 @@ def waves_open_due(*, now: datetime | None = None) -> int:
 # ----------------------------------------------------------------------------- close
 
 
-def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
+def wave_close(*, wave: Wave, now: datetime | None = None, analyse: bool = True) -> Wave:
     """Close a wave, seal its answers (surveys/seal.py) and ask for its analysis.
+
+    ``analyse=False`` leaves the analysis to the caller: a back-fill of many waves
+    (analytics/simulated_org.py) analyses them once at the end instead of once per wave.
 
     Idempotent: closing a closed wave changes nothing and returns it. The wave row is locked
     first, so a close serialises with submissions (the intake checks the wave's status inside
@@ -265,7 +270,10 @@ def wave_close(*, wave: Wave, now: datetime | None = None) -> Wave:
         # robust: a failed VACUUM is logged and must not keep the analysis from being enqueued.
         transaction.on_commit(_sealed_tables_vacuum, robust=True)
         wave_id = wave.pk
-        transaction.on_commit(lambda: current_app.signature(task_names.ANALYTICS_WAVE_CLOSED, args=(wave_id,)).delay())
+        if analyse:
+            transaction.on_commit(
+                lambda: current_app.signature(task_names.ANALYTICS_WAVE_CLOSED, args=(wave_id,)).delay()
+            )
     return wave
 
 

@@ -171,6 +171,8 @@ INDEX = {
     "team_results": "http://testserver/api/v1/teams/{team_id}/results/?wave={wave_id}",
     "team_trends": "http://testserver/api/v1/teams/{team_id}/trends/",
     "risks": "http://testserver/api/v1/risks/",
+    "export_csv": "http://testserver/api/v1/exports/report.csv",
+    "export_xlsx": "http://testserver/api/v1/exports/report.xlsx",
     "org_import": "http://testserver/api/v1/org/import/",
     "invitation": "http://testserver/api/v1/invitations/{token}/",
     "responses": "http://testserver/api/v1/responses/",

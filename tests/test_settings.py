@@ -249,7 +249,7 @@ def test_embedded_default_with_nothing_set(tmp_path):
     assert first["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     assert first["DATABASES"]["default"]["NAME"] == str(tmp_path / "pulse.sqlite3")
     assert first["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert (first["CELERY_BROKER_URL"], first["CELERY_TASK_ALWAYS_EAGER"]) == ("memory://", True)
+    assert (first["CELERY_BROKER_URL"], first["CELERY_TASK_ALWAYS_EAGER"]) == ("memory://localhost/", True)
     assert first["CELERY_BEAT_SCHEDULE_FILENAME"] == str(tmp_path / "celerybeat-schedule")
     assert first["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
     assert first["EMAIL_FILE_PATH"] == str(tmp_path / "mail")
@@ -552,3 +552,31 @@ def test_email_url_file_keeps_an_absolute_path_absolute(tmp_path, url, path):
     loaded = load_settings(tmp_path, ["EMAIL_BACKEND", "EMAIL_FILE_PATH"], EMAIL_URL=url)
 
     assert loaded == {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend", "EMAIL_FILE_PATH": path}
+
+
+@pytest.mark.parametrize(
+    ("base_url", "sender"),
+    [
+        ("https://pulse.example.com", "Pulse <pulse@pulse.example.com>"),
+        ("https://survey.acme.example:8443/", "Pulse <pulse@survey.acme.example>"),
+        # an address or a loopback name is no mail domain
+        ("http://127.0.0.1:8000", "Pulse <pulse@localhost>"),
+        ("http://[::1]:8000", "Pulse <pulse@localhost>"),
+        ("http://localhost:8000", "Pulse <pulse@localhost>"),
+    ],
+)
+def test_the_default_sender_is_at_the_base_url_host(tmp_path, base_url, sender):
+    loaded = load_settings(tmp_path, ["DEFAULT_FROM_EMAIL", "SERVER_EMAIL"], PULSE_BASE_URL=base_url)
+
+    assert loaded == {"DEFAULT_FROM_EMAIL": sender, "SERVER_EMAIL": sender}
+
+
+def test_the_sender_can_be_set(tmp_path):
+    loaded = load_settings(
+        tmp_path,
+        ["DEFAULT_FROM_EMAIL"],
+        PULSE_BASE_URL="https://pulse.example.com",
+        DEFAULT_FROM_EMAIL="People team <people@acme.example>",
+    )
+
+    assert loaded == {"DEFAULT_FROM_EMAIL": "People team <people@acme.example>"}

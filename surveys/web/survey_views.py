@@ -6,6 +6,14 @@ leaves the address bar, the history and any Referer. Nothing here consumes a tok
 mail scanners open links before people do. The form posts to ``/s/`` and calls the same
 service as the API.
 
+Answering in two tabs: the first submission forgets the token (it can never work again) and
+leaves instead a short-lived "answered" marker in its place, so the second tab's submission,
+which now arrives without the token, is told "you have already answered" rather than "open
+your link". The marker lives only in that browser: an HMAC, under SECRET_KEY, of the form key
+of the link that was answered (so only that form is recognised, never a form whose cookie
+simply expired) and the language to answer in. The server keeps nothing of it, so it leaves
+no trace of who answered anywhere Pulse stores data.
+
 CSRF: every survey page is ``Referrer-Policy: no-referrer``, under which browsers send
 ``Origin: null`` with a form's POST and, over HTTPS, no Referer, both of which Django's CSRF
 middleware must refuse. So the form carries its own CSRF token instead: ``form_key``, an HMAC
@@ -37,6 +45,7 @@ from django.utils.translation import pgettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from ..emails import closing_time_display, organisation_name
 from ..intake import (
     AnswersInvalid,
     QuestionSpec,
@@ -53,6 +62,8 @@ from ..models import Invitation, Question
 from ..ratelimit import token_failure_record
 
 COOKIE_NAME = "pulse_survey"
+ANSWERED_COOKIE_NAME = "pulse_answered"
+_ANSWERED_SALT = "pulse.surveys.answered"
 _DIGITS = re.compile(r"-?[0-9]{1,3}")
 COOKIE_PATH = "/s/"
 ANSWER_PREFIX = "answer-"
@@ -98,16 +109,20 @@ def survey_link(request: HttpRequest, token: str) -> HttpResponse:
     except TokenProblem as problem:
         return _refused_page(request, problem, forget=False)
     response = redirect("survey-form")
+    _survey_cookie_set(response, COOKIE_NAME, token)
+    return response
+
+
+def _survey_cookie_set(response: HttpResponse, name: str, value: str) -> None:
     response.set_cookie(
-        COOKIE_NAME,
-        token,
+        name,
+        value,
         max_age=settings.SURVEY_COOKIE_MAX_AGE,
         path=COOKIE_PATH,
         secure=settings.PULSE_HTTPS,
         httponly=True,
         samesite="Lax",
     )
-    return response
 
 
 def form_key(token: str) -> str:
@@ -121,21 +136,63 @@ def form_key(token: str) -> str:
 def survey_form(request: HttpRequest) -> HttpResponse:
     token = request.COOKIES.get(COOKIE_NAME, "")
     if not token:
-        return _problem_page(request, "missing", status=404)
+        return _tokenless_page(request)
     try:
         invitation = invitation_for_token(token=token)
     except TokenProblem as problem:
         return _refused_page(request, problem)
     if request.method == "POST":
-        try:
-            request.POST  # noqa: B018 - parse it now: Django refuses a body too large or with too many fields
-        except (RequestDataTooBig, TooManyFieldsSent):
-            with translation.override(invitation_language(invitation)):
-                return _problem_page(request, "too_large", status=400)
-        if not constant_time_compare(request.POST.get(FORM_KEY_FIELD, ""), form_key(token)):
-            return _problem_page(request, "stale_form", status=403)
+        # The token names the employee: whatever this says, it says in their language.
+        with translation.override(invitation_language(invitation)):
+            try:
+                request.POST  # noqa: B018 - parse it now: Django refuses a body too large or with too many fields
+            except (RequestDataTooBig, TooManyFieldsSent):
+                return _employee_problem_page(request, invitation, "too_large", status=400)
+            if not constant_time_compare(request.POST.get(FORM_KEY_FIELD, ""), form_key(token)):
+                return _employee_problem_page(request, invitation, "stale_form", status=403)
         return _survey_submit(request, token, invitation)
     return _form_page(request, invitation, token=token)
+
+
+def _tokenless_page(request: HttpRequest) -> HttpResponse:
+    """``/s/`` without a token: already answered from this browser (another tab), or no link yet."""
+    language = _answered_language(request)
+    if language is None:
+        return _problem_page(request, "missing", status=404)
+    with translation.override(language):
+        response = _problem_page(request, "used", status=409)
+    response.headers["Content-Language"] = language
+    return response
+
+
+def _answered_mark(*, language: str, key: str) -> str:
+    return salted_hmac(_ANSWERED_SALT, f"{language}:{key}", algorithm="sha256").hexdigest()
+
+
+def _answered_marker(*, language: str, token: str) -> str:
+    """What the browser keeps after answering: the language and a mark of the answered form."""
+    return f"{language}:{_answered_mark(language=language, key=form_key(token))}"
+
+
+def _answered_language(request: HttpRequest) -> str | None:
+    """The language of the answer this browser sent, if the request comes from that very form.
+
+    A GET (a reload of the answered form's tab) has no form to compare: the marker alone says
+    this browser answered and holds no newer link. A POST must carry the answered link's form
+    key, so a form whose cookie merely expired is still told to open its link again.
+    """
+    language, _, mark = request.COOKIES.get(ANSWERED_COOKIE_NAME, "").partition(":")
+    if language not in dict(settings.LANGUAGES) or not mark:
+        return None
+    if request.method == "POST":
+        try:
+            key = request.POST.get(FORM_KEY_FIELD, "")
+        except (RequestDataTooBig, TooManyFieldsSent):
+            return None
+        return language if constant_time_compare(mark, _answered_mark(language=language, key=key)) else None
+    # A GET has no form key to check the mark against, so the marker is taken at its word: the
+    # worst a forged one does is show its maker this page.
+    return language
 
 
 @require_safe
@@ -182,8 +239,11 @@ def _survey_submit(request: HttpRequest, token: str, invitation: Invitation) -> 
                 "It has been removed: please check your comment and send the form again."
             )
         return _form_page(request, invitation, token=token, chosen=answers, comment=comment, errors=errors, status=400)
-    response = redirect(f"{reverse('survey-thanks')}?{urlencode({'lang': invitation_language(invitation)})}")
+    language = invitation_language(invitation)
+    response = redirect(f"{reverse('survey-thanks')}?{urlencode({'lang': language})}")
     _forget_token(response)
+    # Another tab of this form, sent after this one, is then told it was answered (module docstring).
+    _survey_cookie_set(response, ANSWERED_COOKIE_NAME, _answered_marker(language=language, token=token))
     return response
 
 
@@ -235,18 +295,21 @@ def _form_page(
     errors = errors or {}
     answer_errors = errors.get("answers") if isinstance(errors.get("answers"), dict) else {}
     with translation.override(language), timezone.override(_zone(invitation.employee.timezone)):
+        specs = list(survey_questions(survey_id=wave.survey_id).values())
         questions = [
-            _question_context(q, chosen=(chosen or {}).get(q.code), error=answer_errors.get(q.code))
-            for q in survey_questions(survey_id=wave.survey_id).values()
+            _question_context(q, number=n, chosen=(chosen or {}).get(q.code), error=answer_errors.get(q.code))
+            for n, q in enumerate(specs, start=1)
         ]
         context = {
+            "organisation": organisation_name(invitation.team),
+            "survey_name": wave.survey.name,
+            "question_count": len(questions),
             "questions": questions,
             "comment_enabled": wave.survey.comment_enabled,
             "comment": comment,
             "comment_error": errors.get("comment"),
             "errors": _error_summary(errors, questions),
-            "closes_at": wave.closes_at,
-            "time_zone": invitation.employee.timezone,
+            "closes": closing_time_display(wave.closes_at, invitation.employee.timezone),
             "min_respondents": wave.min_respondents,
             "min_comment_respondents": wave.min_comment_respondents,
             "form_key": form_key(token),
@@ -256,7 +319,7 @@ def _form_page(
     return response
 
 
-def _question_context(question: QuestionSpec, *, chosen: Any, error: Any) -> dict[str, Any]:
+def _question_context(question: QuestionSpec, *, number: int, chosen: Any, error: Any) -> dict[str, Any]:
     nps = question.scale == Question.Scale.NPS11
     points = []
     for value in range(question.min, question.max + 1):
@@ -275,6 +338,7 @@ def _question_context(question: QuestionSpec, *, chosen: Any, error: Any) -> dic
             }
         )
     return {
+        "number": number,
         "code": question.code,
         "text": question_text_translated(question),
         "scale": question.scale,
@@ -337,6 +401,15 @@ def _refused_page_in_language(request: HttpRequest, problem: TokenProblem) -> Ht
         response = _problem_page(request, "used", status=409)
     else:
         response = _problem_page(request, "expired", status=410)
+    return response
+
+
+def _employee_problem_page(request: HttpRequest, invitation: Invitation, state: str, *, status: int) -> HttpResponse:
+    """A problem page for a known invitation: in its employee's language, whatever the browser asks."""
+    language = invitation_language(invitation)
+    with translation.override(language):
+        response = _problem_page(request, state, status=status)
+    response.headers["Content-Language"] = language
     return response
 
 

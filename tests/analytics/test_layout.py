@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 ANALYTICS = Path(__file__).resolve().parents[2] / "analytics"
-# The synthetic organisation is a *user* of the write side: it imports, launches, answers and
-# closes through surveys' own services, as real use does.
-WRITERS = {"simulated_org.py", "management/commands/simulate_org.py"}
+# The synthetic organisation, and the demo built from it, are *users* of the write side: they
+# import, launch, answer and close through surveys' own services, as real use does.
+WRITERS = {"simulated_org.py", "management/commands/simulate_org.py", "demo.py", "management/commands/demo.py"}
 ALLOWED = {"surveys.selectors", "surveys.models"}
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.utils import timezone
 
 from analytics import risk
 from analytics.models import DimensionRelease, GroupRelease, TeamRisk
@@ -316,6 +317,31 @@ def test_a_manager_sees_the_risks_of_their_subtree_only():
     results = client.get("/api/v1/risks/").json()["results"]
 
     assert {r["team"] for r in results} == {departments[0].pk} | {t.pk for t in leaves[0::2]}
+
+
+def test_the_risk_list_pages_in_its_order_ties_by_path_in_code_point_order():
+    # given: ties in level and score; a missing score counts as 0; "B" sorts before "b"
+    org = TeamFactory(name="Org")
+    rows = [("b", "low", 0.1), ("B", "low", 0.1), ("a", "high", 0.05), ("c", "insufficient_data", None)]
+    rows += [("d", "elevated", 0.0), ("e", "elevated", 0.02)]
+    now = timezone.now()
+    TeamRisk.objects.create(team=org, level="insufficient_data", score=None, reasons=[], computed_at=now)
+    for name, level, score in rows:
+        team = TeamFactory(name=name, parent=org)
+        TeamRisk.objects.create(team=team, level=level, score=score, reasons=[f"{name} reason"], computed_at=now)
+    client = api_for(role=Employee.Role.HR)
+
+    # when
+    pages = [client.get("/api/v1/risks/", {"limit": 3, "offset": offset}).json() for offset in (0, 3, 6)]
+
+    # then
+    assert [page["count"] for page in pages] == [7, 7, 7]
+    assert [[r["path"] for r in page["results"]] for page in pages] == [
+        ["Org/a", "Org/e", "Org/d"],
+        ["Org/B", "Org/b", "Org"],
+        ["Org/c"],
+    ]
+    assert pages[1]["results"][0]["reasons"] == ["B reason"]
 
 
 # --- the backtest -------------------------------------------------------------------------------

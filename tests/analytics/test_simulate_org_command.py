@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from analytics.models import TeamRisk, TeamTrend, WaveAnalysis
 from analytics.simulated_org import survey_sim_questions
 from analytics.simulation import NO_ANSWER, ground_truth, simulate
 from surveys.models import Answer, Employee, Invitation, Response, Submission, Team, Wave, WaveParticipation
@@ -116,6 +117,15 @@ def test_every_wave_is_closed_and_sealed_with_exactly_the_simulated_answers(buil
         assert stored == simulated
     assert Response.objects.count() == sim.responded.sum()
     assert WaveParticipation.objects.filter(wave__in=waves).exists()
+
+
+def test_every_wave_is_analysed_once_the_command_returns_with_or_without_a_broker(built):
+    waves = Wave.objects.filter(teams__path="Org")
+
+    analyses = WaveAnalysis.objects.filter(wave__in=waves, released_at__isnull=False, analysed_at__isnull=False)
+    assert analyses.count() == waves.count() == 4
+    assert TeamTrend.objects.filter(team__path="Org", dimension="composite").exists()
+    assert TeamRisk.objects.filter(team__path="Org").exists()
 
 
 def test_a_second_run_is_refused_and_changes_nothing(built, tmp_path):

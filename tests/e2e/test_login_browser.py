@@ -58,8 +58,8 @@ def test_login_logs_in_through_the_form(live_server, desktop_page, axe_violation
     # when
     login(page, live_server, user)
 
-    # then: sent on to the organisation, logged in
-    assert page.url == f"{live_server.url}/org/"
+    # then: sent on to the organisation overview, logged in
+    assert page.url == f"{live_server.url}/hr/"
     assert page.get_by_role("button", name="Log out").is_visible()
     assert session_cookies(page) == ["sessionid"]
     violations = axe_violations(page)

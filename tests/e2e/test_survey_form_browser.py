@@ -64,6 +64,10 @@ def test_an_employee_answers_on_a_phone_with_the_keyboard_only(live_server, new_
     page.keyboard.press("Space")
     for _ in range(8):
         page.keyboard.press("ArrowRight")
+    # the script counts what is answered, in a polite live region (nothing counted twice)
+    progress = page.locator("#survey-progress")
+    assert (progress.is_visible(), progress.inner_text()) == (True, "2 of 3 answered")
+    assert page.locator("legend").first.inner_text().startswith("Question 1 of 3")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "comment"
     page.keyboard.type("Typed without a mouse")
@@ -95,6 +99,9 @@ def test_the_form_works_without_javascript(live_server, new_context):
     page.click("label[for=t_workload-2]")
     page.click("label[for=t_growth-5]")
     page.click("label[for=t_enps-10]")
+    # the questions are still numbered; the script's counter stays hidden
+    assert page.locator("legend").nth(2).inner_text().startswith("Question 3 of 3")
+    assert page.locator("#survey-progress").is_hidden()
     page.click("button[type=submit]")
 
     # then

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.contrib import admin
@@ -470,3 +470,50 @@ def test_promoting_someone_to_hr_in_the_admin_gives_them_an_hr_login(hr_client):
     assert list(user.groups.values_list("name", flat=True)) == ["HR"]
     person.refresh_from_db()
     assert person.user == user
+
+
+def test_wave_list_names_the_audience_and_the_whole_organisation(hr_client, default_survey):
+    # given a wave for two teams, and one for everyone
+    tree = _tree()
+    for_teams = WaveFactory(survey=default_survey)
+    for_teams.teams.set([tree["sales"], tree["eng"]])
+    WaveFactory(survey=default_survey)
+
+    # when
+    listing = hr_client.get(reverse("admin:surveys_wave_changelist")).content.decode()
+    form = hr_client.get(reverse("admin:surveys_wave_change", args=[for_teams.pk])).content.decode()
+
+    # then
+    audiences = re.findall(r'<td class="field-audience">([^<]*)</td>', listing)
+    assert sorted(audiences) == ["Acme/Engineering; Acme/Sales", "Whole organisation"]
+    assert "Acme/Engineering; Acme/Sales" in form
+
+
+def test_wave_times_are_shown_and_entered_in_the_staff_users_zone_with_its_name(hr_client, default_survey):
+    # given HR works in Berlin (their employee record), and a wave closing at 10:00 UTC
+    EmployeeFactory(email="hr@example.com", timezone="Europe/Berlin")
+    wave = WaveFactory(survey=default_survey, closes_at=datetime(2026, 3, 9, 10, 0, tzinfo=UTC))
+
+    # when
+    listing = hr_client.get(reverse("admin:surveys_wave_changelist")).content.decode()
+    form = hr_client.get(reverse("admin:surveys_wave_change", args=[wave.pk])).content.decode()
+    hr_client.post(
+        reverse("admin:surveys_wave_change", args=[wave.pk]),
+        {"closes_at_0": "2026-03-10", "closes_at_1": "18:00:00", "remind_after_days": ""},
+    )
+
+    # then the list shows Berlin time with the zone, the form says which zone it takes, and
+    # 18:00 entered is 18:00 in Berlin
+    assert re.search(r'<td class="field-closes">Monday, March 9, 2026, 11 a.m. CET \(Europe/Berlin\)</td>', listing)
+    assert 'value="11:00:00"' in form
+    assert "In Europe/Berlin (your time zone)." in form
+    wave.refresh_from_db()
+    assert wave.closes_at == datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
+
+
+def test_wave_times_are_in_utc_with_its_name_for_staff_without_an_employee_record(hr_client, default_survey):
+    WaveFactory(survey=default_survey, closes_at=datetime(2026, 3, 9, 10, 0, tzinfo=UTC))
+
+    listing = hr_client.get(reverse("admin:surveys_wave_changelist")).content.decode()
+
+    assert re.search(r'<td class="field-closes">Monday, March 9, 2026, 10 a.m. UTC</td>', listing)

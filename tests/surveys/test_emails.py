@@ -56,7 +56,7 @@ def test_invitation_email_has_text_and_html_parts_addressed_to_the_employee():
     assert message.body == (
         "Hello Ada Lovelace,\n"
         "\n"
-        'Acme invites you to an anonymous pulse survey, "Pulse". It takes about 2 minutes.\n'
+        "You are invited to answer “Pulse”, an anonymous survey from Acme. It takes about 2 minutes.\n"
         "\n"
         "It closes on Friday, March 14, 2025, 6 p.m. JST (Asia/Tokyo).\n"
         "\n"
@@ -78,7 +78,7 @@ def test_html_part_says_the_same_and_links_the_survey():
     link = f"http://testserver.example/s/{invitation.token}/"
     assert '<html lang="en">' in html
     assert f'<a href="{link}"' in html
-    assert "anonymous pulse survey" in html
+    assert "You are invited to answer “Pulse”, an anonymous survey from Acme." in html
     assert "It takes about 2 minutes." in html
     assert "It closes on Friday, March 14, 2025, 6 p.m. JST (Asia/Tokyo)." in html
     assert "results are only shown for groups of at least 7 people." in html
@@ -179,7 +179,7 @@ def test_reminder_email_says_the_survey_is_still_open():
     message = emails.reminder_email(invitation=invitation, token=invitation.token)
 
     assert message.subject == "Reminder: the Acme pulse survey closes soon"
-    assert 'the anonymous pulse survey "Pulse" from Acme is still open' in message.body
+    assert "A short reminder: “Pulse”, the anonymous survey from Acme, is still open" in message.body
     assert "It closes on Friday, March 14, 2025, 6 p.m. JST (Asia/Tokyo)." in message.body
     assert "groups of at least 7 people." in message.alternatives[0][0]
 
@@ -213,3 +213,42 @@ def test_recipients_of_one_wave_each_get_their_own_name_and_link():
         assert own.token in html
         assert other.token not in message.body + html
         assert other.employee.name not in message.body + html
+
+
+@pytest.mark.parametrize(
+    ("zone", "locale", "closes"),
+    [
+        # a wave for Honolulu..Tokyo closes at the end of Sunday 8 March 2026 in Honolulu
+        ("Pacific/Honolulu", "en", "Sunday, March 8, 2026, end of day HST (Pacific/Honolulu)"),
+        ("Asia/Tokyo", "en", "Monday, March 9, 2026, 7 p.m. JST (Asia/Tokyo)"),
+        ("Pacific/Honolulu", "de", "Sonntag, 8. März 2026, 24:00 Uhr HST (Pacific/Honolulu)"),
+    ],
+)
+def test_a_wave_closing_at_midnight_is_shown_as_the_end_of_that_day(zone, locale, closes):
+    invitation = _invitation(zone=zone, locale=locale)
+    Wave.objects.filter(pk=invitation.wave_id).update(closes_at=datetime(2026, 3, 9, 10, 0, tzinfo=UTC))
+    invitation.wave.refresh_from_db()
+
+    message = emails.reminder_email(invitation=invitation, token=invitation.token)
+
+    assert closes in message.body
+    assert closes in message.alternatives[0][0]
+
+
+def test_a_survey_named_like_the_product_reads_naturally_in_german_too():
+    invitation = _invitation(locale="de")
+
+    invitation_body = emails.invitation_email(invitation=invitation, token=invitation.token).body
+    reminder_body = emails.reminder_email(invitation=invitation, token=invitation.token).body
+
+    assert "Du bist eingeladen, an „Pulse“ teilzunehmen, einer anonymen Umfrage von Acme." in invitation_body
+    assert "Eine kurze Erinnerung: „Pulse“, die anonyme Umfrage von Acme, läuft noch" in reminder_body
+
+
+def test_emails_come_from_the_default_sender(settings):
+    settings.DEFAULT_FROM_EMAIL = "Pulse <pulse@pulse.example.com>"
+    invitation = _invitation()
+
+    message = emails.invitation_email(invitation=invitation, token=invitation.token)
+
+    assert message.from_email == "Pulse <pulse@pulse.example.com>"

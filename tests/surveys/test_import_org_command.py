@@ -1,4 +1,4 @@
-"""``manage.py import_org`` (and ``seed_demo``, ``drf_create_token`` on what they make)."""
+"""``manage.py import_org`` (and ``drf_create_token`` on what it makes)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 
-from surveys.demo import DEMO_HR_EMAIL, DEMO_MANAGER_EMAIL, DEMO_ORG_CSV, DEMO_PASSWORD
 from surveys.models import Employee, Team
 from surveys.org_import import org_csv_build
 
@@ -133,27 +132,3 @@ def test_drf_create_token_works_for_an_imported_manager(db, org_file):
     # then
     token = Token.objects.get(user__username="bob@acme.example")
     assert out.getvalue() == f"Generated token {token.key} for user bob@acme.example\n"
-
-
-def test_seed_demo_imports_acme_sets_passwords_and_can_run_again(db, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # logins, not hashing
-    # when
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-
-    # then a small org in several zones and two languages, with working demo logins
-    lines = DEMO_ORG_CSV.read_text().splitlines()
-    assert Employee.objects.count() == len(lines) - 1
-    assert Employee.objects.filter(active=False).count() >= 1
-    assert Employee.objects.values("timezone").distinct().count() >= 5
-    assert set(Employee.objects.values_list("locale", flat=True)) == {"en", "de"}
-    assert Team.objects.filter(parent__path="Acme").count() == 4
-    for email in (DEMO_HR_EMAIL, DEMO_MANAGER_EMAIL):
-        assert User.objects.get(username=email).check_password(DEMO_PASSWORD)
-        assert email in out.getvalue()
-    assert DEMO_PASSWORD in out.getvalue()
-
-    # when run again, nothing changes
-    again = StringIO()
-    call_command("seed_demo", stdout=again)
-    assert f"employees: 0 created, 0 updated, {len(lines) - 1} unchanged" in again.getvalue()

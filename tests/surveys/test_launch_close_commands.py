@@ -63,8 +63,8 @@ def test_launch_wave_prints_a_summary_and_the_wave_id_last(org):
         f"Launched wave {wave.pk} of survey 'pulse' opening 2026-03-03.",
         "Invitations: 5",
         "Audience: Acme/Engineering",
-        "Sends: 2026-03-03 08:00 to 2026-03-03 14:00 UTC (09:00 local)",
-        "Closes: 2026-03-07 14:00 UTC",
+        "Sends: 09:00 local time on 2026-03-03, 2026-03-03 08:00 to 2026-03-03 14:00 UTC",
+        "Closes: 2026-03-08 05:00 UTC (the end of Saturday 2026-03-07 in America/New_York)",
         str(wave.pk),
     ]
     assert (wave.opens_on, wave.remind_after_days, wave.status) == (date(2026, 3, 3), 2, Wave.Status.OPEN)
@@ -95,7 +95,8 @@ def test_launch_wave_send_now_dispatches_after_commit(org, django_capture_on_com
     assert (len(callbacks), enqueued) == (1, [])
     callbacks[0]()
     assert enqueued == [task_names.INVITATIONS_DISPATCH]
-    assert lines[3] == "Sends: 2026-03-01 12:00 to 2026-03-01 12:00 UTC (10:00 local)"
+    assert lines[3] == "Sends: now, to all 7 people"
+    assert lines[-1] == str(Wave.objects.get().pk)
     assert set(Invitation.objects.values_list("send_at", flat=True)) == {NOW}
 
 
@@ -222,3 +223,26 @@ def test_cli_errors_exit_one_with_the_reason_on_stderr(transactional_db, capsys)
     assert (code, out) == (1, "")
     assert err == "CommandError: Unknown wave 424242.\n"
     assert Wave.objects.count() == 0
+
+
+def test_launch_wave_says_who_gets_the_link_now_because_their_send_time_has_passed(org):
+    # when launched at noon UTC for today: 10:00 has passed in Berlin and Kolkata, not in New York
+    lines = _launch("--survey", "pulse")
+
+    # then
+    assert lines[3:] == [
+        "Sends: 10:00 local time on 2026-03-01, 2026-03-01 15:00 to 2026-03-01 15:00 UTC; "
+        "now to the 5 whose 10:00 has passed",
+        "Closes: 2026-03-07 05:00 UTC (the end of Friday 2026-03-06 in America/New_York)",
+        str(Wave.objects.get().pk),
+    ]
+
+
+def test_launch_wave_back_filled_says_it_sends_now(org):
+    lines = _launch("--survey", "pulse", "--opens", "2026-02-02", "--days", "2")
+
+    assert lines[3:] == [
+        "Sends: now, to all 7 people (10:00 local time on 2026-02-02 has passed everywhere)",
+        "Closes: 2026-03-04 05:00 UTC (the end of Tuesday 2026-03-03 in America/New_York)",
+        str(Wave.objects.get().pk),
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from surveys.models import Employee
@@ -43,7 +45,7 @@ def test_anonymous_visitors_are_sent_to_the_login(client):
 def test_hr_sees_the_whole_tree_with_direct_and_subtree_headcounts(client, org):
     login(client, role=Employee.Role.HR)
 
-    assert client.get("/").url == "/org/"
+    assert client.get("/").url == "/hr/"  # the root sends HR to the overview (tests/analytics/test_dashboard.py)
     response = client.get("/org/")
 
     assert response.status_code == 200
@@ -70,3 +72,20 @@ def test_someone_without_a_role_sees_no_teams(client, org):
 
     assert rows(response) == []
     assert b"There are no teams for you to see yet." in response.content
+
+
+def test_a_parent_team_shows_its_people_with_sub_teams_first(client, org):
+    # given Acme has nobody directly in it, and nine active people below it
+    login(client, role=Employee.Role.HR)
+
+    html = client.get("/org/").content.decode()
+
+    # then its row says 9 people, and 0 directly in the team, under headers that say so
+    cells = re.findall(
+        r'<th scope="row"><span class="indent" style="--level: \d+">([^<]+)</span></th>'
+        r'<td class="num people">(\d+)</td><td class="num direct">(\d+)</td>',
+        html,
+    )
+    assert cells[:2] == [("Acme", "9", "0"), ("Engineering", "5", "2")]
+    assert "People (with sub-teams)" in html
+    assert "Directly in the team" in html

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from surveys.scheduling import local_send_at, schedule_occurrences
+from surveys.scheduling import day_end, local_send_at, schedule_occurrences, wave_closing_time
 
 ALL_ZONES = sorted(available_timezones())
 # Wide enough for every zone's offset (LMT offsets reached ±15:xx), so every UTC instant
@@ -260,3 +260,46 @@ def test_bad_cadence_or_weekday_is_refused(cadence, weekday):
         schedule_occurrences(
             cadence=cadence, weekday=weekday, starts_on=date(2026, 1, 1), start=date(2026, 1, 1), end=date(2026, 2, 1)
         )
+
+
+@pytest.mark.parametrize(
+    ("day", "zone", "expected"),
+    [
+        (date(2026, 3, 8), "Pacific/Honolulu", datetime(2026, 3, 9, 10, 0, tzinfo=UTC)),
+        (date(2026, 3, 8), "Asia/Tokyo", datetime(2026, 3, 8, 15, 0, tzinfo=UTC)),
+        # New York springs forward at 02:00 on 8 March: that day is 23 hours long
+        (date(2026, 3, 8), "America/New_York", datetime(2026, 3, 9, 4, 0, tzinfo=UTC)),
+        # Havana's clocks skip its midnight (00:00 -> 01:00 on 8 March): the day ends at the jump
+        (date(2026, 3, 7), "America/Havana", datetime(2026, 3, 8, 5, 0, tzinfo=UTC)),
+    ],
+)
+def test_day_end_is_the_first_moment_of_the_next_local_day(day, zone, expected):
+    assert day_end(day, zone) == expected
+
+
+def test_a_wave_closes_at_the_end_of_its_nth_day_in_the_westernmost_zone():
+    # given sends at 10:00 local on Tuesday 3 March, from Honolulu (-10) to Tokyo (+9)
+    opens_on = date(2026, 3, 3)
+    sends = {zone: local_send_at(opens_on, time(10, 0), zone) for zone in ("Asia/Tokyo", "Pacific/Honolulu", "UTC")}
+
+    # when, launched days before
+    closes_at, zone = wave_closing_time(
+        sends=sends, opens_on=opens_on, days_open=5, now=datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    )
+
+    # then the end of Sunday 8 March in Honolulu, at least five days after every send
+    assert (closes_at, zone) == (datetime(2026, 3, 9, 10, 0, tzinfo=UTC), "Pacific/Honolulu")
+    assert min(closes_at - send_at for send_at in sends.values()) == timedelta(days=5, hours=14)
+
+
+def test_a_link_that_goes_out_on_a_later_local_day_counts_from_that_day():
+    # given a Tokyo-only audience launched at 16:00 UTC on 1 March, already 01:00 on 2 March in
+    # Tokyo, so the links (due at 10:00 on the 1st, long past) arrive on the 2nd
+    now = datetime(2026, 3, 1, 16, 0, tzinfo=UTC)
+    sends = {"Asia/Tokyo": local_send_at(date(2026, 3, 1), time(10, 0), "Asia/Tokyo")}
+
+    closes_at, zone = wave_closing_time(sends=sends, opens_on=date(2026, 3, 1), days_open=5, now=now)
+
+    # then it closes at the end of 7 March in Tokyo, not of the 6th (under five days from now)
+    assert (closes_at, zone) == (datetime(2026, 3, 7, 15, 0, tzinfo=UTC), "Asia/Tokyo")
+    assert closes_at - now > timedelta(days=5)

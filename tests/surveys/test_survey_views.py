@@ -5,20 +5,30 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.utils import translation
 
 from surveys.models import Invitation, SurveyQuestion, Wave
-from surveys.web.survey_views import FORM_KEY_FIELD, form_key
-from tests.factories import EmployeeFactory, InvitationFactory, QuestionFactory, UserFactory, WaveFactory
+from surveys.web.survey_views import ANSWERED_COOKIE_NAME, FORM_KEY_FIELD, form_key
+from tests.factories import (
+    EmployeeFactory,
+    InvitationFactory,
+    QuestionFactory,
+    TeamFactory,
+    UserFactory,
+    WaveFactory,
+)
 from tests.sealed import submissions_opened
 from tests.surveys.test_intake import make_invitation, make_survey, stored
 
 pytestmark = pytest.mark.django_db
 
 COOKIE = "pulse_survey"
+ANSWERED_COOKIE = ANSWERED_COOKIE_NAME
 
 
 class Page(HTMLParser):
@@ -114,7 +124,12 @@ def test_the_form_has_a_fieldset_and_legend_per_question_and_a_label_per_scale_p
     assert_survey_headers(response)
     page = Page(response.content.decode())
     assert page.all("html")[0]["lang"] == "en"
-    assert page.text("legend") == ["Text of t_workload", "Text of t_growth", "Text of t_enps"]
+    # each legend says where in the form it is, which screen readers read out with the group
+    assert page.text("legend") == [
+        "Question 1 of 3 Text of t_workload",
+        "Question 2 of 3 Text of t_growth",
+        "Question 3 of 3 Text of t_enps",
+    ]
     assert len(page.all("fieldset")) == 3
     radios = page.all("input", type="radio")
     assert [(r["name"], r["value"]) for r in radios] == (
@@ -207,8 +222,8 @@ def test_the_form_is_in_the_employees_language_and_time_zone(client):
     assert page.text("#anonymity-title") == [german("Your answers are anonymous")]
     assert page.text("label")[4] == german("Strongly agree")
     assert page.text("button") == [german("Send my answers")]
-    assert "5. Juni 2030 10:00 (Europe/Berlin)" in " ".join(response.content.decode().split())
-    assert page.text("legend")[-1] == "Ja"
+    assert "Mittwoch, 5. Juni 2030, 10:00 CEST (Europe/Berlin)" in " ".join(response.content.decode().split())
+    assert page.text("legend")[-1] == "Frage 4 von 4 Ja"
 
 
 def test_errors_are_in_the_employees_language(client):
@@ -472,3 +487,184 @@ def test_a_form_too_large_to_read_is_refused_with_a_page_in_the_employees_langua
     assert_survey_headers(response)
     assert Page(response.content.decode()).text("h1") == [german("Your answers could not be sent")]
     assert stored(invitation) == (0, 0, 0, False)
+
+
+def test_the_form_names_the_organisation_and_the_survey():
+    # given an employee of Acme/Engineering invited to "Spring check-in"
+    client = Client()
+    acme = TeamFactory(name="Acme")
+    survey = make_survey()
+    survey.name = "Spring check-in"
+    survey.save()
+    invitation = InvitationFactory(
+        wave=WaveFactory(survey=survey), employee=EmployeeFactory(team=TeamFactory(name="Engineering", parent=acme))
+    )
+    open_link(client, invitation)
+
+    # when
+    page = Page(client.get("/s/").content.decode())
+
+    # then the page's title and its first line say who asks and what
+    assert page.text("title") == ["Spring check-in · Acme"]
+    assert page.text("p")[0] == "Acme · Spring check-in"
+
+
+def test_the_form_says_how_many_questions_and_carries_a_progress_cue_for_scripts():
+    client = Client()
+    invitation = make_invitation()
+    open_link(client, invitation)
+
+    response = client.get("/s/")
+
+    page = Page(response.content.decode())
+    html = " ".join(response.content.decode().split())
+    assert "3 questions. Answer the questions you want to" in html
+    # without JavaScript the counter stays hidden; the script (served by Pulse, not a CDN)
+    # fills it in and screen readers hear it through the polite live region
+    (status,) = page.all("p", id="survey-progress")
+    assert (status["role"], status["aria-live"], "hidden" in status) == ("status", "polite", True)
+    assert page.all("form", **{"data-progress-template": "{answered} of 3 answered"})
+    (script,) = page.all("script")
+    assert script["src"] == "/static/pulse/survey-progress.js"
+    assert "defer" in script
+
+
+def test_the_progress_script_is_served_from_pulses_static_files(client):
+    # the page's script tag points into Pulse's own static files, which hold it
+    script = finders.find("pulse/survey-progress.js")
+
+    assert script is not None
+    source = Path(script).read_text()
+    assert 'getAttribute("data-progress-template")' in source
+    assert 'getElementById("survey-progress")' in source
+    assert "http" not in source  # loads nothing from elsewhere
+
+
+def test_answering_in_a_second_tab_after_the_first_says_already_answered(client):
+    # given one browser (one cookie jar) with the form open in two tabs
+    invitation = make_invitation()
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+    open_link(client, invitation)
+    key = form_key(invitation.token)
+    first_tab = client.get("/s/")
+    second_tab = client.get("/s/")
+    assert (first_tab.status_code, second_tab.status_code) == (200, 200)
+
+    # when the first tab is sent, then the second
+    sent = client.post("/s/", {FORM_KEY_FIELD: key, "answer-t_workload": "1"})
+    again = client.post("/s/", {FORM_KEY_FIELD: key, "answer-t_workload": "5"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then the second hears that it was answered, in the employee's language, and nothing changed
+    assert sent.status_code == 302
+    assert COOKIE not in client.cookies or client.cookies[COOKIE].value == ""
+    assert again.status_code == 409
+    assert_survey_headers(again)
+    assert again["Content-Language"] == "de"
+    assert Page(again.content.decode()).text("h1") == [german("You have already answered")]
+    assert stored(invitation) == (1, 1, 0, True)
+    assert submissions_opened()[0].answers == [("t_workload", 1)]
+    # and reloading the second tab says the same
+    reloaded = client.get("/s/", HTTP_ACCEPT_LANGUAGE="en")
+    assert reloaded.status_code == 409
+    assert Page(reloaded.content.decode()).text("h1") == [german("You have already answered")]
+
+
+def test_the_answered_marker_holds_no_token_and_nothing_stored_knows_it(client):
+    invitation = make_invitation()
+    open_link(client, invitation)
+
+    submit(client, {"answer-t_workload": "3"})
+
+    marker = client.cookies[ANSWERED_COOKIE].value
+    language, _, mark = marker.partition(":")
+    assert (language, len(mark)) == ("en", 64)
+    assert invitation.token not in marker
+    assert invitation.token_hash not in marker
+    assert client.cookies[ANSWERED_COOKIE]["httponly"] is True
+    assert client.cookies[ANSWERED_COOKIE]["path"] == "/s/"
+    row = Invitation.objects.filter(pk=invitation.pk).values().get()
+    assert mark not in {str(value) for value in row.values()}
+
+
+def test_a_form_whose_cookie_expired_is_not_taken_for_an_answered_one(client):
+    # given this browser answered one survey, and still has another's form open whose cookie
+    # has since expired
+    answered, other = make_invitation(), make_invitation()
+    open_link(client, answered)
+    submit(client, {"answer-t_workload": "3"})
+
+    # when the other form is sent without its cookie
+    response = client.post("/s/", {FORM_KEY_FIELD: form_key(other.token), "answer-t_workload": "4"})
+
+    # then it is told to open its link again, and nothing was written for it
+    assert response.status_code == 404
+    assert Page(response.content.decode()).text("h1") == ["Open your survey link"]
+    assert stored(other) == (1, 1, 0, False)  # the one submission is the answered survey's
+
+
+def test_a_forged_answered_marker_is_not_believed_on_a_post(client):
+    invitation = make_invitation()
+    client.cookies[ANSWERED_COOKIE] = "de:" + "0" * 64
+
+    response = client.post("/s/", {FORM_KEY_FIELD: form_key(invitation.token), "answer-t_workload": "4"})
+
+    assert response.status_code == 404
+    assert stored(invitation) == (0, 0, 0, False)
+
+
+def test_a_form_sent_from_elsewhere_is_refused_in_the_employees_language(client):
+    # given a German employee's open form
+    invitation = make_invitation()
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+    open_link(client, invitation)
+
+    # when a post without this form's key arrives, from an English browser
+    response = client.post("/s/", {"answer-t_workload": "3"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    # then
+    assert response.status_code == 403
+    assert response["Content-Language"] == "de"
+    assert Page(response.content.decode()).text("h1") == [german("Please send the form again")]
+    assert stored(invitation) == (0, 0, 0, False)
+
+
+@pytest.mark.parametrize(
+    ("answered", "status", "title"), [(True, 409, "You have already answered"), (False, 410, "This survey has closed")]
+)
+def test_status_pages_of_a_known_link_are_in_the_employees_language(client, answered, status, title):
+    # given a German employee's link, used or of a closed wave, opened by an English browser
+    invitation = make_invitation(
+        status=Wave.Status.OPEN if answered else Wave.Status.CLOSED,
+    )
+    Invitation.objects.filter(pk=invitation.pk).update(responded=answered)
+    invitation.employee.locale = "de"
+    invitation.employee.save()
+
+    response = client.get(f"/s/{invitation.token}/", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == status
+    assert response["Content-Language"] == "de"
+    assert Page(response.content.decode()).text("h1") == [german(title)]
+
+
+def test_an_unknown_link_keeps_the_browsers_language(client):
+    # (the override only puts the test's language back: LocaleMiddleware leaves "de" active)
+    with translation.override("en"):
+        response = client.get(f"/s/{'x' * 43}/", HTTP_ACCEPT_LANGUAGE="de")
+
+    assert response.status_code == 404
+    assert Page(response.content.decode()).text("h1") == [german("We don't recognise this link")]
+
+
+def test_a_too_large_post_without_a_link_after_answering_is_not_an_error(client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    invitation = make_invitation()
+    open_link(client, invitation)
+    submit(client, {"answer-t_workload": "3"})
+
+    response = client.post("/s/", {FORM_KEY_FIELD: form_key(invitation.token), "comment": "x" * 20_000})
+
+    assert response.status_code == 404
+    assert Page(response.content.decode()).text("h1") == ["Open your survey link"]

@@ -185,6 +185,21 @@ def test_close_enqueues_the_analysis_by_name_after_commit(
     assert analysis.released_at is not None and analysis.analysed_at is not None
 
 
+def test_a_close_that_leaves_the_analysis_to_its_caller_seals_and_enqueues_nothing(
+    answered_wave, django_capture_on_commit_callbacks, enqueued
+):
+    # when (a back-fill of many waves analyses them once at the end)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        closed = wave_close(wave=answered_wave, analyse=False)
+
+    # then the wave is sealed as ever, and only the VACUUM ran after the commit
+    assert (closed.status, closed.sealed) == (Wave.Status.CLOSED, True)
+    assert Response.objects.filter(wave=answered_wave).count() == len(ANSWERS)
+    assert not Submission.objects.filter(wave=answered_wave).exists()
+    assert len(callbacks) == 1
+    assert enqueued == []
+
+
 def test_close_due_closes_only_waves_past_their_closing_time(db):
     # given
     now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

@@ -150,7 +150,9 @@ def test_launch_send_now_is_due_now_and_dispatches_after_commit(db, django_captu
     assert (len(callbacks), enqueued) == (1, [])
     callbacks[0]()
     assert enqueued == [task_names.INVITATIONS_DISPATCH]
-    assert wave.closes_at == NOW + timedelta(days=5)
+    # sent two days before its opening day, it still stays open until the end of 3 + 5 March
+    # in Berlin, the westernmost of Berlin and Apia (UTC+13)
+    assert wave.closes_at == datetime(2026, 3, 8, 23, 0, tzinfo=UTC)
 
 
 def test_launch_without_send_now_enqueues_nothing(db, django_capture_on_commit_callbacks):
@@ -199,8 +201,8 @@ def test_launch_stores_only_the_token_hash(db):
     assert len({i.token_hash for i in invitations}) == 5
 
 
-def test_launch_closes_days_open_after_the_last_send(db):
-    # given the last send of the wave is New York's 10:00 (15:00 UTC)
+def test_launch_closes_at_the_end_of_the_day_days_open_after_opening_in_the_westernmost_zone(db):
+    # given an audience in Berlin and New York, the westernmost
     team = TeamFactory()
     EmployeeFactory(team=team, timezone="Europe/Berlin")
     EmployeeFactory(team=team, timezone="America/New_York")
@@ -209,8 +211,8 @@ def test_launch_closes_days_open_after_the_last_send(db):
     # when
     wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), days_open=4, now=NOW)
 
-    # then
-    assert wave.closes_at == datetime(2026, 3, 7, 15, 0, tzinfo=UTC)
+    # then it closes at the end of Saturday 7 March in New York (EST, -5): 05:00 UTC on the 8th
+    assert wave.closes_at == datetime(2026, 3, 8, 5, 0, tzinfo=UTC)
     assert wave.opens_on == date(2026, 3, 3)
 
 
@@ -222,9 +224,10 @@ def test_launch_back_filled_in_the_past_stays_open_days_open_from_now(db):
     with time_machine.travel(NOW, tick=False):
         wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 2, 2), days_open=5)
 
-    # then its invitations are due (in the past) and it accepts answers for five days from now
+    # then its invitations are due (in the past), and as they go out today it accepts answers
+    # until the end of the fifth day after today (Friday 6 March in Berlin)
     assert set(wave.invitations.values_list("send_at", flat=True)) == {datetime(2026, 2, 2, 9, 0, tzinfo=UTC)}
-    assert wave.closes_at == NOW + timedelta(days=5)
+    assert wave.closes_at == datetime(2026, 3, 6, 23, 0, tzinfo=UTC)
     assert wave.status == Wave.Status.OPEN
 
 
@@ -235,10 +238,10 @@ def test_launch_defaults_to_opening_today(db):
         wave = wave_launch(survey=SurveyFactory())
 
     assert wave.opens_on == date(2026, 3, 1)
-    # 10:00 has passed at noon: the invitation is due at once, and the wave closes five days
-    # from now rather than from that 10:00
+    # 10:00 has passed at noon: the invitation is due at once, and the wave closes at the end of
+    # the fifth day after today
     assert set(wave.invitations.values_list("send_at", flat=True)) == {datetime(2026, 3, 1, 10, 0, tzinfo=UTC)}
-    assert wave.closes_at == datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+    assert wave.closes_at == datetime(2026, 3, 7, 0, 0, tzinfo=UTC)
 
 
 def test_launch_with_nobody_to_invite_is_refused_and_writes_nothing(org):
@@ -295,3 +298,43 @@ def test_launch_for_fewer_people_than_the_threshold_is_refused_and_writes_nothin
     EmployeeFactory(team=small)
     wave = wave_launch(survey=SurveyFactory(), teams=[small], opens_on=date(2026, 3, 3), now=NOW)
     assert wave.invitations.count() == threshold
+
+
+def test_launch_from_honolulu_to_tokyo_closes_at_the_end_of_the_day_in_honolulu(db):
+    # given an audience spanning Pacific/Honolulu (-10) to Asia/Tokyo (+9)
+    team = TeamFactory()
+    EmployeeFactory.create_batch(3, team=team, timezone="Pacific/Honolulu")
+    EmployeeFactory.create_batch(2, team=team, timezone="Asia/Tokyo")
+
+    # when launched on Sunday 1 March for Tuesday 3 March, five days
+    with time_machine.travel(NOW, tick=False):
+        wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), days_open=5)
+
+    # then it closes at the end of Sunday 8 March in Honolulu (Monday 19:00 in Tokyo), and
+    # everyone has at least five days from their own invitation
+    assert wave.closes_at == datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
+    sends = set(wave.invitations.values_list("send_at", flat=True))
+    assert sends == {datetime(2026, 3, 3, 20, 0, tzinfo=UTC), datetime(2026, 3, 3, 1, 0, tzinfo=UTC)}
+    assert min(wave.closes_at - send_at for send_at in sends) == timedelta(days=5, hours=14)
+
+
+def test_launch_in_one_zone_closes_at_the_end_of_that_zones_day(db):
+    colleagues(5, timezone="Asia/Tokyo")
+
+    with time_machine.travel(NOW, tick=False):
+        wave = wave_launch(survey=SurveyFactory(), opens_on=date(2026, 3, 3), days_open=5)
+
+    assert wave.closes_at == datetime(2026, 3, 8, 15, 0, tzinfo=UTC)  # Monday 9 March, 00:00 in Tokyo
+
+
+def test_launch_late_in_the_utc_day_counts_from_the_day_the_links_arrive(db):
+    # given a Tokyo-only audience and a launch at 16:00 UTC, already 2 March in Tokyo
+    colleagues(5, timezone="Asia/Tokyo")
+
+    # when launched for "today" (1 March, UTC) and sent now
+    with time_machine.travel(datetime(2026, 3, 1, 16, 0, tzinfo=UTC), tick=False):
+        wave = wave_launch(survey=SurveyFactory(), days_open=5, send_now=True)
+
+    # then it stays open to the end of 7 March in Tokyo: five full days from the 2nd
+    assert wave.opens_on == date(2026, 3, 1)
+    assert wave.closes_at == datetime(2026, 3, 7, 15, 0, tzinfo=UTC)

@@ -55,7 +55,8 @@ def test_materialise_launches_the_occurrence_with_the_schedules_settings(db):
         kiritimati.pk: datetime(2026, 3, 2, 19, 30, tzinfo=UTC),
         **{person.pk: datetime(2026, 3, 3, 8, 30, tzinfo=UTC) for person in berliners},
     }
-    assert wave.closes_at == datetime(2026, 3, 7, 8, 30, tzinfo=UTC)
+    # the end of Saturday 7 March (3 March + 4 days) in Berlin, the audience's westernmost zone
+    assert wave.closes_at == datetime(2026, 3, 7, 23, 0, tzinfo=UTC)
     assert set(wave.invitations.values_list("remind_at", flat=True)) == {
         datetime(2026, 3, 5, 8, 30, tzinfo=UTC),
         datetime(2026, 3, 4, 19, 30, tzinfo=UTC),
@@ -208,3 +209,18 @@ def test_materialise_from_four_threads_launches_each_occurrence_once(transaction
     ]
     assert sorted(created) == sorted(Wave.objects.values_list("pk", flat=True))
     assert Invitation.objects.count() == 60
+
+
+def test_a_scheduled_wave_from_honolulu_to_tokyo_closes_at_the_end_of_the_day_in_honolulu(db):
+    # given a weekly Tuesday schedule, five days open, for people from Honolulu to Tokyo
+    team = TeamFactory()
+    EmployeeFactory.create_batch(3, team=team, timezone="Pacific/Honolulu")
+    EmployeeFactory.create_batch(2, team=team, timezone="Asia/Tokyo")
+    _schedule(teams=[team])
+
+    # when beat runs on the Monday before, as Tokyo's Tuesday 10:00 comes close
+    (wave,) = waves_materialise(now=datetime(2026, 3, 2, 20, 0, tzinfo=UTC))
+
+    # then the wave for Tuesday 3 March closes at the end of Sunday 8 March in Honolulu
+    assert (wave.opens_on, wave.status) == (date(2026, 3, 3), Wave.Status.SCHEDULED)
+    assert wave.closes_at == datetime(2026, 3, 9, 10, 0, tzinfo=UTC)

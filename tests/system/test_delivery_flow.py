@@ -138,7 +138,8 @@ def test_schedule_to_sealed_wave(celery_services, smtp_server):
         email: local_ten(zone) for email, zone in invited.items()
     }
     assert {i.status for i in invitations.values()} == {Status.PENDING}
-    assert wave.closes_at == local_ten(NEW_YORK) + timedelta(days=3)
+    # the end of the third day after the occurrence in New York, the westernmost zone
+    assert wave.closes_at == datetime.combine(OCCURRENCE + timedelta(days=4), time(0), tzinfo=NEW_YORK).astimezone(UTC)
     celery_services.wait_for_runs(worker, DISPATCH, more=2)
     assert smtp_server.messages == []
 

@@ -8,12 +8,14 @@ can take it with ``tail -n 1``.
 from __future__ import annotations
 
 import argparse
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max, Min
+from django.utils import timezone
 
 from surveys.models import Survey, Team, Wave
+from surveys.scheduling import zone_get
 from surveys.waves import WaveLaunchError, wave_launch
 
 
@@ -79,7 +81,7 @@ class Command(BaseCommand):
             )
         except WaveLaunchError as exc:
             raise CommandError(str(exc)) from exc
-        self._summary(wave=wave, teams=teams)
+        self._summary(wave=wave, teams=teams, send_now=bool(options["send_now"]))
 
     def _teams(self, paths: list[str]) -> list[Team]:
         wanted = [path.strip().strip("/") for path in paths]
@@ -89,16 +91,35 @@ class Command(BaseCommand):
             raise CommandError(f"Unknown team path(s): {', '.join(repr(p) for p in unknown)}.")
         return [found[path] for path in dict.fromkeys(wanted)]
 
-    def _summary(self, *, wave: Wave, teams: list[Team]) -> None:
-        window = wave.invitations.aggregate(first=Min("send_at"), last=Max("send_at"))
+    def _summary(self, *, wave: Wave, teams: list[Team], send_now: bool) -> None:
         count = wave.invitations.count()
         audience = ", ".join(team.path for team in teams) if teams else "the whole organisation"
         self.stdout.write(f"Launched wave {wave.pk} of survey '{wave.survey.slug}' opening {wave.opens_on:%Y-%m-%d}.")
         self.stdout.write(f"Invitations: {count}")
         self.stdout.write(f"Audience: {audience}")
-        self.stdout.write(
-            f"Sends: {window['first']:%Y-%m-%d %H:%M} to {window['last']:%Y-%m-%d %H:%M} UTC"
-            f" ({wave.send_time:%H:%M} local)"
-        )
-        self.stdout.write(f"Closes: {wave.closes_at:%Y-%m-%d %H:%M} UTC")
-        self.stdout.write(str(wave.pk))
+        self.stdout.write(f"Sends: {self._sends(wave=wave, count=count, send_now=send_now)}")
+        self.stdout.write(f"Closes: {self._closes(wave)}")
+        self.stdout.write(str(wave.pk))  # alone on the last line: scripts take it with `tail -n 1`
+
+    def _sends(self, *, wave: Wave, count: int, send_now: bool) -> str:
+        """What dispatch will really do: now, or at the local send time (now where it has passed)."""
+        if send_now:
+            return f"now, to all {count} people"
+        local = f"{wave.send_time:%H:%M} local time on {wave.opens_on:%Y-%m-%d}"
+        due_now = wave.invitations.filter(send_at__lte=timezone.now()).count()
+        if due_now == count:
+            return f"now, to all {count} people ({local} has passed everywhere)"
+        later_sends = wave.invitations.filter(send_at__gt=timezone.now())
+        window = later_sends.aggregate(first=Min("send_at"), last=Max("send_at"))
+        later = f"{local}, {window['first']:%Y-%m-%d %H:%M} to {window['last']:%Y-%m-%d %H:%M} UTC"
+        return f"{later}; now to the {due_now} whose {wave.send_time:%H:%M} has passed" if due_now else later
+
+    def _closes(self, wave: Wave) -> str:
+        """The closing instant in UTC, and the day end in the audience's zone that sets it."""
+        closes = f"{wave.closes_at:%Y-%m-%d %H:%M} UTC"
+        zones = sorted(set(wave.invitations.values_list("employee__timezone", flat=True)))
+        for zone in zones:
+            local = wave.closes_at.astimezone(zone_get(zone))
+            if local.time() == time(0):
+                return f"{closes} (the end of {local - timedelta(days=1):%A %Y-%m-%d} in {zone})"
+        return closes

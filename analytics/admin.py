@@ -1,0 +1,27 @@
+"""The admin of the read side: the export audit log, read-only (nobody adds, edits or deletes it)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import ExportAudit
+
+
+@admin.register(ExportAudit)
+class ExportAuditAdmin(admin.ModelAdmin):
+    list_display = ["started_at", "username", "channel", "format", "rows", "finished"]
+    list_filter = ["channel", "format", "finished"]
+    search_fields = ["username"]
+    date_hierarchy = "started_at"
+    fields = ["started_at", "finished_at", "user", "username", "channel", "format", "filters", "rows", "finished"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: ExportAudit | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: ExportAudit | None = None) -> bool:
+        return False

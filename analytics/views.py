@@ -1,0 +1,149 @@
+"""HTML pages of the read side: the manager dashboard and the HR views (overview, risks, waves,
+exports and their audit log). Thin: one selector or service, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from surveys import selectors as surveys
+
+from . import charts, exports, selectors
+from .forms import ExportForm
+from .models import ExportAudit
+
+LOG_PAGE_SIZE = 50
+
+
+def hr_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """HR only; anyone else logged in gets the same 404 as for a page that doesn't exist."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not surveys.user_is_hr(request.user):
+            raise Http404("No such page.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _int_param(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise Http404("No such wave.")
+    return int(raw)
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """A manager's first team (the picker on its page leads to the others); HR's overview."""
+    if surveys.user_is_hr(request.user):
+        return redirect("hr-overview")
+    roots = sorted(surveys.user_managed_roots(request.user), key=lambda team: team.path)
+    if not roots:
+        return render(request, "analytics/no_teams.html", status=200)
+    return redirect("team-dashboard", team_id=roots[0].pk)
+
+
+@login_required
+def team(request: HttpRequest, team_id: int) -> HttpResponse:
+    board = selectors.team_dashboard(user=request.user, team_id=team_id)
+    return render(
+        request,
+        "analytics/team.html",
+        {
+            "board": board,
+            "charts": [(summary, _chart(summary)) for summary in board.dimensions],
+            "is_hr": surveys.user_is_hr(request.user),
+        },
+    )
+
+
+def _chart(summary: selectors.DimensionSummary) -> charts.Chart:
+    composite = summary.dimension == selectors.COMPOSITE
+    low, high = (0.0, 1.0) if composite else summary.scale
+    values = [(p.favorable if composite else p.mean).value for p in summary.points]
+    labels = []
+    for point in summary.points:
+        shown = point.favorable if composite else point.mean
+        when = point.opens_on.isoformat()
+        if shown.suppressed:
+            labels.append(f"{when}: {shown.reason}")
+        elif composite:
+            labels.append(f"{when}: {round(shown.value * 100)}%")
+        else:
+            labels.append(f"{when}: {shown.value:.2f} ({round(point.favorable.value * 100)}%)")
+    if composite:
+        grid = [(v / 4, f"{25 * v}%") for v in range(5)]
+    else:
+        grid = [(float(v), str(v)) for v in range(int(low), int(high) + 1, 1 if high - low <= 5 else 2)]
+    return charts.line_chart(
+        values,
+        labels=labels,
+        ticks=[p.opens_on.strftime("%d %b") for p in summary.points],
+        low=low,
+        high=high,
+        grid=grid,
+    )
+
+
+@hr_required
+def hr_overview(request: HttpRequest) -> HttpResponse:
+    heatmap = selectors.org_heatmap(user=request.user, wave_id=_int_param(request.GET.get("wave")))
+    labels = [selectors.dimension_label(d) for d in heatmap.dimensions]
+    return render(request, "analytics/hr_overview.html", {"heatmap": heatmap, "labels": labels})
+
+
+@hr_required
+def hr_risks(request: HttpRequest) -> HttpResponse:
+    return render(request, "analytics/hr_risks.html", {"rows": selectors.risk_list(user=request.user)})
+
+
+@hr_required
+def hr_waves(request: HttpRequest) -> HttpResponse:
+    return render(request, "analytics/hr_waves.html", {"waves": selectors.waves_list(user=request.user)})
+
+
+@hr_required
+def hr_wave(request: HttpRequest, wave_id: int) -> HttpResponse:
+    wave = selectors.wave_get_for_user(user=request.user, wave_id=wave_id)
+    rows = selectors.wave_participation_by_team(user=request.user, wave_id=wave_id)
+    return render(request, "analytics/hr_wave.html", {"wave": wave, "rows": rows})
+
+
+@hr_required
+@require_http_methods(["GET", "POST"])
+def hr_exports(request: HttpRequest) -> HttpResponse:
+    """Choose a format, waves and teams; the POST answers with the file (audit-logged)."""
+    form = ExportForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            scope = selectors.export_scope(
+                user=request.user,
+                wave_ids=[w.pk for w in data["waves"]],
+                team_ids=[t.pk for t in data["teams"]],
+            )
+        except selectors.ExportFilterError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            stream = exports.report_export(
+                scope=scope, format=data["format"], channel=ExportAudit.Channel.WEB, user=request.user
+            )
+            return exports.export_response(stream)
+    return render(request, "analytics/exports.html", {"form": form, "columns": exports.COLUMNS})
+
+
+@hr_required
+def hr_export_log(request: HttpRequest) -> HttpResponse:
+    """Every export, newest first: who, when, what."""
+    page = Paginator(selectors.export_log(), LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "analytics/export_log.html", {"page": page})
