@@ -23,6 +23,7 @@ from surveys.models import Question, Team, Wave
 
 from . import anonymity
 from .models import DimensionRelease, GroupRelease, Suppression, TeamRisk, TeamTrend
+from .risk import reason_render
 
 DIMENSION_ORDER = [value for value, _ in Question.Dimension.choices]
 COMPOSITE = "composite"  # the engagement index over the dimensions
@@ -308,7 +309,13 @@ def risks_for(*, user: AbstractBaseUser | AnonymousUser) -> list[RiskFlag]:
     visible = surveys.teams_visible_to(user)
     risks = TeamRisk.objects.filter(team__in=visible).select_related("team")
     flags = [
-        RiskFlag(team=r.team_id, path=r.team.path, level=r.level, score=r.score, reasons=tuple(r.reasons))
+        RiskFlag(
+            team=r.team_id,
+            path=r.team.path,
+            level=r.level,
+            score=r.score,
+            reasons=tuple(map(reason_render, r.reasons)),
+        )
         for r in risks
     ]
     rank = {"high": 0, "elevated": 1, "low": 2, "insufficient_data": 3}
@@ -598,7 +605,8 @@ def _team_risk(team: Team) -> RiskFlag | None:
     risk = TeamRisk.objects.filter(team=team).first()
     if risk is None:
         return None
-    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=tuple(risk.reasons))
+    reasons = tuple(map(reason_render, risk.reasons))
+    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=reasons)
 
 
 def _team_comments(*, team: Team, waves: list[Wave], releases: dict[int, GroupRelease]) -> Iterable[WaveComments]:
