@@ -27,6 +27,7 @@ from surveys.models import Question, Team, Wave
 
 from . import anonymity
 from .models import DimensionRelease, ExportAudit, GroupRelease, Suppression, TeamRisk, TeamTrend
+from .risk import reason_render
 
 DIMENSION_ORDER = [value for value, _ in Question.Dimension.choices]
 _DIMENSION_RANK = {dimension: rank for rank, dimension in enumerate(DIMENSION_ORDER)}
@@ -326,7 +327,13 @@ class RiskFlags:
 
     def __getitem__(self, index: slice) -> list[RiskFlag]:
         return [
-            RiskFlag(team=r.team_id, path=r.team.path, level=r.level, score=r.score, reasons=tuple(r.reasons))
+            RiskFlag(
+                team=r.team_id,
+                path=r.team.path,
+                level=r.level,
+                score=r.score,
+                reasons=tuple(map(reason_render, r.reasons)),
+            )
             for r in self._risks[index]
         ]
 
@@ -636,7 +643,8 @@ def _team_risk(team: Team) -> RiskFlag | None:
     risk = TeamRisk.objects.filter(team=team).first()
     if risk is None:
         return None
-    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=tuple(risk.reasons))
+    reasons = tuple(map(reason_render, risk.reasons))
+    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=reasons)
 
 
 def _team_comments(*, team: Team, waves: list[Wave], releases: dict[int, GroupRelease]) -> Iterable[WaveComments]:

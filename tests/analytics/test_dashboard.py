@@ -121,6 +121,28 @@ def test_a_manager_lands_on_their_team_and_sees_its_released_values(org, history
     assert "ML" in text and "Sales" not in text and ">Acme<" not in page.content.decode()
 
 
+def test_the_risk_reasons_on_the_dashboard_are_in_the_readers_language(org, history):
+    # given Eng's churn risk stored as data (the codes and released numbers analytics/risk.py stores)
+    TeamRisk.objects.filter(team=org["eng"]).update(
+        reasons=[
+            {"code": "workload", "value": 2.91, "org": 3.47},
+            {"code": "participation_change", "value": -0.25, "base": 0.85, "lag": 1},
+        ]
+    )
+    client = _login(role=Employee.Role.MANAGER, manages=[org["eng"]])
+
+    # when an English and a German browser open Eng's page
+    english = _text(client.get(f"/teams/{org['eng'].pk}/", HTTP_ACCEPT_LANGUAGE="en"))
+    german = _text(client.get(f"/teams/{org['eng'].pk}/", HTTP_ACCEPT_LANGUAGE="de"))
+
+    # then each reads the reasons in their own words
+    assert "workload worse than the whole organisation (2.9 against 3.5)" in english
+    assert "participation fell from 85 % to 60 %" in english
+    assert "Arbeitslast schlechter als in der gesamten Organisation (2,9 gegenüber 3,5)" in german
+    assert "Beteiligung von 85 % auf 60 % gesunken" in german
+    assert "whole organisation" not in german and "gesamten Organisation" not in english
+
+
 def test_another_teams_page_is_a_404_for_a_manager(org, history):
     client = _login(role=Employee.Role.MANAGER, manages=[org["eng"]])
 
