@@ -282,3 +282,25 @@ def test_the_picker_shows_the_way_down_to_the_team_not_every_team(org, history):
     assert _picker(hr.get(f"/teams/{org['sales'].pk}/")) == ["Acme", "Eng", "Sales", "EMEA"]
     # a manager: the same below the team they manage, nothing above it
     assert _picker(manager.get(f"/teams/{org['ml'].pk}/")) == ["Eng", "ML"]
+
+
+def test_the_closed_waves_part_is_rendered_once_per_analysis_and_language(org, survey, history):
+    client = _login(role=Employee.Role.MANAGER, manages=[org["eng"]])
+    url = f"/teams/{org['eng'].pk}/"
+    first = client.get(url)
+
+    # when: the same page again
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(url)
+
+    # then: the same page, without reading the releases again
+    assert _text(again) == _text(first)  # (the logout form's CSRF token differs)
+    assert not [q for q in queries.captured_queries if "analytics_dimensionrelease" in q["sql"]]
+
+    # a new wave's analysis is on the page as soon as it is published
+    _close(_wave(org, survey, opens_on=START + timedelta(days=28), workload=lambda team: 1))
+    assert 'aria-label="2026-10-05: ' in client.get(url).content.decode()
+
+    # another language gets its own rendering, not the English one
+    german = _text(client.get(url, headers={"accept-language": "de"}))
+    assert "Beteiligung" in german or "Teilnahme" in german
