@@ -180,6 +180,8 @@ class TeamRisk(models.Model):
     wave = models.ForeignKey(Wave, null=True, on_delete=models.SET_NULL, related_name="+")
     level = models.CharField(max_length=20, choices=Level.choices)
     score = models.FloatField(null=True)
+    # [{"code": ..., <the released numbers behind it>}] (analytics/risk.py reason_data), put into
+    # words in the reader's language when read (reason_render); a plain string is shown as stored.
     reasons = models.JSONField(default=list)
     computed_at = models.DateTimeField()
 

@@ -37,12 +37,13 @@ to calibrate a number against); the reasons say why and name what stands out in 
 released values against the other teams' (at least one standard deviation the unhealthy way).
 
 **Reasons** are the terms that raise the score most (`stats.term_contributions`: they add up
-to the log score), in plain words with the released numbers behind them: "intent to stay down
-0.6 points over 4 waves", "participation fell from 85 % to 60 %", "3 voluntary departures in
-90 days". A term is named only when it raises the score by at least ``REASON_MIN_TERM`` and the
-team's value lies on the unhealthy side of the average (a fitted model can give a weak term the
-"wrong" sign; it still counts in the score, but "connection up" is no reason to worry). Team
-size is never a reason.
+to the log score), stored as data (a code and the released numbers behind it) and put into
+words in the reader's language when they are read (`reason_render`): "intent to stay down 0.6
+points over 4 waves", "participation fell from 85 % to 60 %", "3 voluntary departures in 90
+days"; in German "Bleibeabsicht über 4 Runden um 0,6 Punkte gesunken". A term is named only
+when it raises the score by at least ``REASON_MIN_TERM`` and the team's value lies on the
+unhealthy side of the average (a fitted model can give a weak term the "wrong" sign; it still
+counts in the score, but "connection up" is no reason to worry). Team size is never a reason.
 
 **Backtest** (`risk_backtest`, ``manage.py backtest_risk``): rolling origins over the waves;
 at each origin the model and the baseline (team size plus past turnover, the same Poisson fit on
@@ -59,10 +60,14 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from numpy.typing import NDArray
 from tqdm import tqdm
 
@@ -102,11 +107,11 @@ FEATURE_NAMES = tuple(name for name, _ in FEATURES)
 BASELINE_FEATURES = ("size", "departures")
 
 _LABELS = {
-    "intent_to_stay": "intent to stay",
-    "growth": "growth",
-    "connection": "connection",
-    "burnout": "burnout",
-    "workload": "workload",
+    "intent_to_stay": gettext_lazy("intent to stay"),
+    "growth": gettext_lazy("growth"),
+    "connection": gettext_lazy("connection"),
+    "burnout": gettext_lazy("burnout"),
+    "workload": gettext_lazy("workload"),
 }
 _STRAIN = {"burnout", "workload"}  # named for the strain: a lower (oriented) score is worse, not "down"
 
@@ -313,57 +318,174 @@ def _nanstd(X: Array) -> Array:
 
 
 # --- reasons ----------------------------------------------------------------------------------
+# A reason is stored as data, a code and the released numbers behind it (``reason_data``), and
+# put into words in the reader's language only when it is read (``reason_render``, called by
+# analytics/selectors.py): one stored risk serves an English API client and a German manager.
+
+Reason = dict[str, Any]
+
+
+def _finite(x: float) -> float | None:
+    """A number JSON can hold: NaN (not released) becomes None."""
+    return float(x) if np.isfinite(x) else None
+
+
+def reason_data(name: str, *, value: float, base: float, lag: int, org: float, past: float, exposure: float) -> Reason:
+    """One term of a team's score as data: its feature name and the released numbers behind it."""
+    if name == "departures":
+        return {"code": name, "count": round(past), "days": PAST_DAYS}
+    if name == "size":
+        return {"code": name, "count": round(exposure)}
+    if name.endswith("_change"):
+        return {"code": name, "value": _finite(value), "base": _finite(base), "lag": int(lag)}
+    return {"code": name, "value": _finite(value), "org": _finite(org)}
+
+
+def reason_render(reason: Reason | str) -> str:
+    """A stored reason in words, in the active language, with the reader's decimal separator.
+    A string (stored before reasons were data) is shown as it was written."""
+    if isinstance(reason, str):
+        return reason
+    code = str(reason.get("code", ""))
+    if code == "no_results":
+        return gettext("no released results yet")
+    if code == "not_released":
+        return gettext("no values released for this team in the latest wave (%(date)s)") % {"date": reason["opens_on"]}
+    if code == "no_history":
+        return (
+            ngettext(
+                "not enough history to score yet: %(rows)d team-waves with a known %(horizon)d-day outcome "
+                "(%(rows_needed)d needed) and %(departures)d voluntary departure within them "
+                "(%(departures_needed)d needed)",
+                "not enough history to score yet: %(rows)d team-waves with a known %(horizon)d-day outcome "
+                "(%(rows_needed)d needed) and %(departures)d voluntary departures within them "
+                "(%(departures_needed)d needed)",
+                reason["departures"],
+            )
+            % reason
+        )
+    if code == "departures":
+        if reason["count"] == 0:
+            return gettext("no voluntary departures in %(days)d days") % reason
+        return (
+            ngettext(
+                "%(count)d voluntary departure in %(days)d days",
+                "%(count)d voluntary departures in %(days)d days",
+                reason["count"],
+            )
+            % reason
+        )
+    if code == "size":
+        return ngettext("%(count)d person invited", "%(count)d people invited", reason["count"]) % reason
+    if code.endswith("_change"):
+        return _change_render(code.removesuffix("_change"), reason["value"], reason["base"], reason["lag"])
+    return _level_render(code, reason["value"], reason.get("org"))
 
 
 def _pct(share: float) -> str:
     return f"{round(100 * share):.0f} %"
 
 
-def reason_text(name: str, *, value: float, base: float, lag: int, org: float, past: float, exposure: float) -> str:
-    """One term of a team's score in plain words, from the released numbers behind it."""
-    if name == "departures":
-        count = round(past)
-        if count == 0:
-            return f"no voluntary departures in {PAST_DAYS} days"
-        return f"{count} voluntary departure{'s' if count != 1 else ''} in {PAST_DAYS} days"
-    if name == "size":
-        return f"{round(exposure)} people invited"
+def _points(x: float) -> str:
+    """One decimal, rounded as ``f"{x:.1f}"`` rounds, with the active language's separator."""
+    return number_format(Decimal(f"{x:.1f}"), 1)
+
+
+def _label(dimension: str) -> str:
+    return str(_LABELS[dimension]) if dimension in _LABELS else dimension
+
+
+def _change_render(name: str, value: float, base: float, lag: int) -> str:
+    args = {"before": _pct(base), "now": _pct(base + value), "waves": lag}
     if name == "participation":
-        return f"participation {_pct(value)}" + (f" (whole organisation {_pct(org)})" if np.isfinite(org) else "")
-    if name == "participation_change":
-        verb = "fell" if value < 0 else "rose"
-        return f"participation {verb} from {_pct(base)} to {_pct(base + value)}"
+        if value < 0:
+            return gettext("participation fell from %(before)s to %(now)s") % args
+        return gettext("participation rose from %(before)s to %(now)s") % args
     if name == DETRACTORS:
-        return f"{_pct(value)} eNPS detractors" + (f" (whole organisation {_pct(org)})" if np.isfinite(org) else "")
-    if name == f"{DETRACTORS}_change":
-        verb = "up" if value > 0 else "down"
-        return f"eNPS detractors {verb} from {_pct(base)} to {_pct(base + value)} over {_waves(lag)}"
-    if name.endswith("_change"):
-        dim = name.removesuffix("_change")
-        label = _LABELS[dim]
-        if dim in _STRAIN:
-            word = "worse" if value < 0 else "better"
-            return f"{label} {word} by {abs(value):.1f} points over {_waves(lag)}"
-        return f"{label} {'down' if value < 0 else 'up'} {abs(value):.1f} points over {_waves(lag)}"
-    label = _LABELS[name]
-    if not np.isfinite(org):
-        return f"{label} {value:.1f}"
+        if value > 0:
+            return (
+                ngettext(
+                    "eNPS detractors up from %(before)s to %(now)s over %(waves)d wave",
+                    "eNPS detractors up from %(before)s to %(now)s over %(waves)d waves",
+                    lag,
+                )
+                % args
+            )
+        return (
+            ngettext(
+                "eNPS detractors down from %(before)s to %(now)s over %(waves)d wave",
+                "eNPS detractors down from %(before)s to %(now)s over %(waves)d waves",
+                lag,
+            )
+            % args
+        )
+    args = {"dimension": _label(name), "points": _points(abs(value)), "waves": lag}
     if name in _STRAIN:
-        side = "worse than" if value < org else "better than" if value > org else "level with"
-    else:
-        side = "below" if value < org else "above" if value > org else "level with"
-    return f"{label} {side} the whole organisation ({value:.1f} against {org:.1f})"
+        if value < 0:
+            return (
+                ngettext(
+                    "%(dimension)s worse by %(points)s points over %(waves)d wave",
+                    "%(dimension)s worse by %(points)s points over %(waves)d waves",
+                    lag,
+                )
+                % args
+            )
+        return (
+            ngettext(
+                "%(dimension)s better by %(points)s points over %(waves)d wave",
+                "%(dimension)s better by %(points)s points over %(waves)d waves",
+                lag,
+            )
+            % args
+        )
+    if value < 0:
+        return (
+            ngettext(
+                "%(dimension)s down %(points)s points over %(waves)d wave",
+                "%(dimension)s down %(points)s points over %(waves)d waves",
+                lag,
+            )
+            % args
+        )
+    return (
+        ngettext(
+            "%(dimension)s up %(points)s points over %(waves)d wave",
+            "%(dimension)s up %(points)s points over %(waves)d waves",
+            lag,
+        )
+        % args
+    )
 
 
-def _waves(count: int) -> str:
-    return f"{count} wave{'s' if count != 1 else ''}"
+def _level_render(name: str, value: float, org: float | None) -> str:
+    if name in ("participation", DETRACTORS):
+        args = {"share": _pct(value), "org": _pct(org) if org is not None else ""}
+        if name == "participation":
+            if org is None:
+                return gettext("participation %(share)s") % args
+            return gettext("participation %(share)s (whole organisation %(org)s)") % args
+        if org is None:
+            return gettext("%(share)s eNPS detractors") % args
+        return gettext("%(share)s eNPS detractors (whole organisation %(org)s)") % args
+    args = {"dimension": _label(name), "value": _points(value), "org": _points(org) if org is not None else ""}
+    if org is None:
+        return gettext("%(dimension)s %(value)s") % args
+    if value == org:
+        return gettext("%(dimension)s level with the whole organisation (%(value)s against %(org)s)") % args
+    if name in _STRAIN:
+        if value < org:
+            return gettext("%(dimension)s worse than the whole organisation (%(value)s against %(org)s)") % args
+        return gettext("%(dimension)s better than the whole organisation (%(value)s against %(org)s)") % args
+    if value < org:
+        return gettext("%(dimension)s below the whole organisation (%(value)s against %(org)s)") % args
+    return gettext("%(dimension)s above the whole organisation (%(value)s against %(org)s)") % args
 
 
-def _reasons(features: Features, row: int, w: int, order: Iterable[int]) -> tuple[str, ...]:
+def _reasons(features: Features, row: int, w: int, order: Iterable[int]) -> tuple[Reason, ...]:
     out = []
     for f in order:
         out.append(
-            reason_text(
+            reason_data(
                 FEATURE_NAMES[f],
                 value=float(features.values[row, w, f]),
                 base=float(features.base[row, w, f]),
@@ -387,7 +509,7 @@ class RiskScores:
     wave: NDArray[np.int64]  # column of each team's latest wave, -1 if never surveyed
     level: NDArray[np.str_]
     score: Array
-    reasons: tuple[tuple[str, ...], ...]
+    reasons: tuple[tuple[Reason, ...], ...]
     model: RiskModel | None
 
 
@@ -403,23 +525,26 @@ def risk_compute(features: Features) -> RiskScores:
     scorable[rows] = features.scorable[rows, latest[rows]]
     level = np.full(teams, "insufficient_data", dtype="<U17")
     score = np.full(teams, np.nan)
-    reasons: list[tuple[str, ...]] = [()] * teams
+    reasons: list[tuple[Reason, ...]] = [()] * teams
     for row in np.flatnonzero(latest < 0):
-        reasons[row] = ("no released results yet",)
+        reasons[row] = ({"code": "no_results"},)
     for row in np.flatnonzero((latest >= 0) & ~scorable):
         day = panel.opens_on[latest[row]]
-        reasons[row] = (f"no values released for this team in the latest wave ({day:%Y-%m-%d})",)
+        reasons[row] = ({"code": "not_released", "opens_on": f"{day:%Y-%m-%d}"},)
     ready = np.flatnonzero(scorable)
     if ready.size == 0:
         return RiskScores(panel.teams, latest, level, score, tuple(reasons), model)
     current = features.values[ready, latest[ready]]
     if model is None:
         history = features.future[features.finest & features.known[None, :]]
-        why = (
-            f"not enough history to score yet: {history.size} team-waves with a known {features.horizon_days}-day "
-            f"outcome ({MIN_FIT_ROWS} needed) and {round(history.sum())} voluntary departures within them "
-            f"({MIN_FIT_DEPARTURES} needed)"
-        )
+        why = {
+            "code": "no_history",
+            "rows": int(history.size),
+            "horizon": features.horizon_days,
+            "rows_needed": MIN_FIT_ROWS,
+            "departures": round(float(history.sum())),
+            "departures_needed": MIN_FIT_DEPARTURES,
+        }
         standing = _standing(current)
         for i, row in enumerate(ready):
             order = [f for f in np.argsort(-standing[i], kind="stable") if standing[i, f] >= 1.0]

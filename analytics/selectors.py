@@ -17,7 +17,7 @@ from typing import NamedTuple
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Collate
 from django.http import Http404
 from django.utils.translation import gettext, ngettext
@@ -26,7 +26,8 @@ from surveys import selectors as surveys
 from surveys.models import Question, Team, Wave
 
 from . import anonymity
-from .models import DimensionRelease, ExportAudit, GroupRelease, Suppression, TeamRisk, TeamTrend
+from .models import DimensionRelease, ExportAudit, GroupRelease, Suppression, TeamRisk, TeamTrend, WaveAnalysis
+from .risk import reason_render
 
 DIMENSION_ORDER = [value for value, _ in Question.Dimension.choices]
 _DIMENSION_RANK = {dimension: rank for rank, dimension in enumerate(DIMENSION_ORDER)}
@@ -326,7 +327,13 @@ class RiskFlags:
 
     def __getitem__(self, index: slice) -> list[RiskFlag]:
         return [
-            RiskFlag(team=r.team_id, path=r.team.path, level=r.level, score=r.score, reasons=tuple(r.reasons))
+            RiskFlag(
+                team=r.team_id,
+                path=r.team.path,
+                level=r.level,
+                score=r.score,
+                reasons=tuple(map(reason_render, r.reasons)),
+            )
             for r in self._risks[index]
         ]
 
@@ -409,14 +416,24 @@ class WaveComments:
 
 
 @dataclass(frozen=True)
-class TeamDashboard:
+class TeamPage:
+    """A team the user may see (the proof of access ``team_history`` asks for), the picker around
+    it, its open waves' live participation and the stamp of the latest analysis."""
+
     team: Team
     teams: tuple[tuple[Team, int], ...]  # the picker: the visible teams around this one, (team, depth)
+    open_waves: tuple[WaveParticipation, ...]
+    stamp: str  # changes whenever an analysis publishes anything: the history's cache key
+
+
+@dataclass(frozen=True)
+class TeamHistory:
+    """What the closed waves say about a team: the same for every reader until the next analysis."""
+
     dimensions: tuple[DimensionSummary, ...]  # the composite first, then the dimensions
     participation: tuple[WaveParticipation, ...]  # newest first
     risk: RiskFlag | None
     comments: tuple[WaveComments, ...]
-    open_waves: tuple[WaveParticipation, ...]
 
 
 def dimension_label(dimension: str) -> str:
@@ -426,11 +443,28 @@ def dimension_label(dimension: str) -> str:
     return str(labels.get(dimension, dimension.replace("_", " ").capitalize()))
 
 
-def team_dashboard(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> TeamDashboard:
-    """Everything the team page shows, as released; 404 for a team the user may not see.
-
-    A constant number of queries whatever the size of the organisation or its history."""
+def team_page(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> TeamPage:
+    """The live part of a team's page; 404 for a team the user may not see."""
     team = surveys.team_get_for_user(user=user, team_id=team_id)
+    return TeamPage(
+        team=team,
+        teams=tuple(_depths(list(surveys.teams_around(user=user, team=team)))),
+        open_waves=tuple(_open_participation(team=team, user=user)),
+        stamp=analysis_stamp(),
+    )
+
+
+def analysis_stamp() -> str:
+    """When an analysis last published anything (releases, trends, risk): every analysis ends by
+    setting its waves' ``analysed_at``, and released values never change after."""
+    latest = WaveAnalysis.objects.aggregate(latest=Max("analysed_at"))["latest"]
+    return latest.isoformat() if latest else "none"
+
+
+def team_history(*, page: TeamPage) -> TeamHistory:
+    """Everything the closed waves released about the page's team, in a constant number of
+    queries whatever the size of the organisation or its history."""
+    team = page.team
     waves = {w.pk: w for w in surveys.waves_sealed()}
     group_releases = {
         r.wave_id: r for r in GroupRelease.objects.filter(team=team, wave__in=list(waves)).select_related("group")
@@ -454,15 +488,11 @@ def team_dashboard(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> T
         for dimension in sorted(by_dimension, key=_dimension_rank)
     ]
     composite = _composite_summary(dimensions, stored=trends.get(COMPOSITE))
-    open_waves = tuple(_open_participation(team=team, user=user))
-    return TeamDashboard(
-        team=team,
-        teams=tuple(_depths(list(surveys.teams_around(user=user, team=team)))),
+    return TeamHistory(
         dimensions=tuple([composite, *dimensions] if composite else dimensions),
         participation=tuple(_closed_participation(waves[pk], group_releases[pk]) for pk in reversed(surveyed)),
         risk=_team_risk(team),
         comments=tuple(_team_comments(team=team, waves=[waves[pk] for pk in surveyed], releases=group_releases)),
-        open_waves=open_waves,
     )
 
 
@@ -636,7 +666,8 @@ def _team_risk(team: Team) -> RiskFlag | None:
     risk = TeamRisk.objects.filter(team=team).first()
     if risk is None:
         return None
-    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=tuple(risk.reasons))
+    reasons = tuple(map(reason_render, risk.reasons))
+    return RiskFlag(team=team.pk, path=team.path, level=risk.level, score=risk.score, reasons=reasons)
 
 
 def _team_comments(*, team: Team, waves: list[Wave], releases: dict[int, GroupRelease]) -> Iterable[WaveComments]:

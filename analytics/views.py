@@ -7,9 +7,13 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.http import require_http_methods
 
 from surveys import selectors as surveys
@@ -53,17 +57,28 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return redirect("team-dashboard", team_id=roots[0].pk)
 
 
+HISTORY_CACHE_SECONDS = 24 * 3600
+
+
 @login_required
 def team(request: HttpRequest, team_id: int) -> HttpResponse:
-    board = selectors.team_dashboard(user=request.user, team_id=team_id)
+    """A team's dashboard. What its closed waves say is the same for every reader until the next
+    analysis (released values never change), so it is rendered once per team, language and
+    analysis and kept in the cache; the picker and the open waves' participation are live."""
+    page = selectors.team_page(user=request.user, team_id=team_id)
+    key = f"pulse:team-history:v1:{page.team.pk}:{get_language()}:{page.stamp}"
+    history = cache.get(key)
+    if history is None:
+        board = selectors.team_history(page=page)
+        history = render_to_string(
+            "analytics/_team_history.html",
+            {"board": board, "charts": [(summary, _chart(summary)) for summary in board.dimensions]},
+        )
+        cache.set(key, history, HISTORY_CACHE_SECONDS)
     return render(
         request,
         "analytics/team.html",
-        {
-            "board": board,
-            "charts": [(summary, _chart(summary)) for summary in board.dimensions],
-            "is_hr": surveys.user_is_hr(request.user),
-        },
+        {"page": page, "history": mark_safe(history), "is_hr": surveys.user_is_hr(request.user)},  # noqa: S308 - our own rendering
     )
 
 

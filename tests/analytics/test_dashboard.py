@@ -121,6 +121,28 @@ def test_a_manager_lands_on_their_team_and_sees_its_released_values(org, history
     assert "ML" in text and "Sales" not in text and ">Acme<" not in page.content.decode()
 
 
+def test_the_risk_reasons_on_the_dashboard_are_in_the_readers_language(org, history):
+    # given Eng's churn risk stored as data (the codes and released numbers analytics/risk.py stores)
+    TeamRisk.objects.filter(team=org["eng"]).update(
+        reasons=[
+            {"code": "workload", "value": 2.91, "org": 3.47},
+            {"code": "participation_change", "value": -0.25, "base": 0.85, "lag": 1},
+        ]
+    )
+    client = _login(role=Employee.Role.MANAGER, manages=[org["eng"]])
+
+    # when an English and a German browser open Eng's page
+    english = _text(client.get(f"/teams/{org['eng'].pk}/", HTTP_ACCEPT_LANGUAGE="en"))
+    german = _text(client.get(f"/teams/{org['eng'].pk}/", HTTP_ACCEPT_LANGUAGE="de"))
+
+    # then each reads the reasons in their own words
+    assert "workload worse than the whole organisation (2.9 against 3.5)" in english
+    assert "participation fell from 85 % to 60 %" in english
+    assert "Arbeitslast schlechter als in der gesamten Organisation (2,9 gegenüber 3,5)" in german
+    assert "Beteiligung von 85 % auf 60 % gesunken" in german
+    assert "whole organisation" not in german and "gesamten Organisation" not in english
+
+
 def test_another_teams_page_is_a_404_for_a_manager(org, history):
     client = _login(role=Employee.Role.MANAGER, manages=[org["eng"]])
 
@@ -260,3 +282,25 @@ def test_the_picker_shows_the_way_down_to_the_team_not_every_team(org, history):
     assert _picker(hr.get(f"/teams/{org['sales'].pk}/")) == ["Acme", "Eng", "Sales", "EMEA"]
     # a manager: the same below the team they manage, nothing above it
     assert _picker(manager.get(f"/teams/{org['ml'].pk}/")) == ["Eng", "ML"]
+
+
+def test_the_closed_waves_part_is_rendered_once_per_analysis_and_language(org, survey, history):
+    client = _login(role=Employee.Role.MANAGER, manages=[org["eng"]])
+    url = f"/teams/{org['eng'].pk}/"
+    first = client.get(url)
+
+    # when: the same page again
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(url)
+
+    # then: the same page, without reading the releases again
+    assert _text(again) == _text(first)  # (the logout form's CSRF token differs)
+    assert not [q for q in queries.captured_queries if "analytics_dimensionrelease" in q["sql"]]
+
+    # a new wave's analysis is on the page as soon as it is published
+    _close(_wave(org, survey, opens_on=START + timedelta(days=28), workload=lambda team: 1))
+    assert 'aria-label="2026-10-05: ' in client.get(url).content.decode()
+
+    # another language gets its own rendering, not the English one
+    german = _text(client.get(url, headers={"accept-language": "de"}))
+    assert "Beteiligung" in german or "Teilnahme" in german

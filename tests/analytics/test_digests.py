@@ -168,7 +168,9 @@ def test_hr_gets_participation_trend_flags_and_the_risk_list(org, django_capture
     TeamTrend.objects.filter(team=org["ml"], dimension="workload").update(direction="declining", p_value=0.004)
     TeamTrend.objects.filter(team=org["acme"], dimension="enps").update(direction="improving", p_value=0.0004)
     TeamRisk.objects.filter(team=org["eng"]).update(
-        level="high", score=0.05, reasons=["intent to stay down 0.6 points"]
+        level="high",
+        score=0.05,
+        reasons=["intent to stay down 0.6 points"],  # words, as stored before codes
     )
     TeamRisk.objects.filter(team=org["acme"]).update(level="elevated", score=0.03, reasons=[])
     assert mail.outbox == []
@@ -192,6 +194,44 @@ def test_hr_gets_participation_trend_flags_and_the_risk_list(org, django_capture
         "  * intent to stay down 0.6 points",
         f"- Acme: elevated {BASE}/teams/{org['acme'].pk}/",
     ]
+
+
+def test_risk_reasons_are_in_each_readers_language(org, django_capture_on_commit_callbacks):
+    # given a German manager of Eng, German HR and English HR, and Eng's churn risk stored as
+    # data (the codes and released numbers analytics/risk.py stores)
+    manager = reader(role=Employee.Role.MANAGER, manages=[org["eng"]], locale="de", email="chefin@example.com")
+    german_hr = reader(role=Employee.Role.HR, locale="de", email="personal@example.com")
+    english_hr = reader(role=Employee.Role.HR, email="people@example.com")
+    wave = closed(_answered_wave(org), lambda **kw: django_capture_on_commit_callbacks(execute=False))
+    TeamRisk.objects.filter(team=org["eng"]).update(
+        level="high",
+        score=0.05,
+        reasons=[
+            {"code": "intent_to_stay_change", "value": -0.6, "base": 4.1, "lag": 4},
+            {"code": "departures", "count": 3, "days": 90},
+        ],
+    )
+
+    # when
+    wave_digests_send(wave_id=wave.pk)
+
+    # then each reads the same reasons in their own language
+    german = ["  * Bleibeabsicht über 4 Runden um 0,6 Punkte gesunken", "  * 3 freiwillige Austritte in 90 Tagen"]
+    english = ["  * intent to stay down 0.6 points over 4 waves", "  * 3 voluntary departures in 90 days"]
+    (manager_mail,) = to(manager.email)
+    eng_section = manager_mail.body.split("== Acme/Eng ==\n")[1].split("== Acme/Eng/ML ==")[0]
+    lines = eng_section.splitlines()
+    assert lines[lines.index("Fluktuationsrisiko: hoch") + 1 :][:3] == [
+        *german,
+        f"Dashboard: {BASE}/teams/{org['eng'].pk}/",
+    ]
+    assert "<li>Bleibeabsicht über 4 Runden um 0,6 Punkte gesunken</li>" in html(manager_mail)
+    (german_hr_mail,) = to(german_hr.email)
+    risks = german_hr_mail.body.split("== Fluktuationsrisiko: hoch und erhöht ==\n")[1].split("\n\n")[0]
+    assert risks.splitlines()[:3] == [f"- Acme/Eng: hoch {BASE}/teams/{org['eng'].pk}/", *german]
+    (english_hr_mail,) = to(english_hr.email)
+    risks = english_hr_mail.body.split("== Churn risk: high and elevated ==\n")[1].split("\n\n")[0]
+    assert risks.splitlines()[:3] == [f"- Acme/Eng: high {BASE}/teams/{org['eng'].pk}/", *english]
 
 
 def test_a_meaningful_trend_is_named_in_the_managers_digest(org, django_capture_on_commit_callbacks):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from analytics import risk
 from analytics.models import DimensionRelease, GroupRelease, TeamRisk
@@ -105,6 +105,11 @@ def seed_history(*, teams: int = 40, waves: int = 14, seed: int = 0, departures:
 # --- reasons, levels, the gate ------------------------------------------------------------------
 
 
+def rendered(team) -> list[str]:
+    """The team's stored reasons in words, in the active language, as every reader gets them."""
+    return [risk.reason_render(reason) for reason in TeamRisk.objects.get(team=team).reasons]
+
+
 def expected_reasons(team, waves) -> set[str]:
     """Every reason the team's latest wave could give, written out from the stored releases."""
     latest, before = waves[-1], waves[-5:-1]
@@ -178,12 +183,14 @@ def test_reasons_are_built_from_the_released_values():
     flag = TeamRisk.objects.get(team=team)
     assert (flag.level, flag.wave) == ("high", waves[-1])
     assert 1 <= len(flag.reasons) <= risk.MAX_REASONS
-    assert set(flag.reasons) <= expected_reasons(team, waves)
+    assert set(rendered(team)) <= expected_reasons(team, waves)
     org = DimensionRelease.objects.get(team=None, wave=waves[-1], dimension="intent_to_stay").mean
-    assert flag.reasons[0] == f"intent to stay below the whole organisation (1.9 against {org:.1f})"
+    # stored as data, the released numbers behind it, and put into words when read
+    assert flag.reasons[0] == {"code": "intent_to_stay", "value": 1.9, "org": pytest.approx(org)}
+    assert rendered(team)[0] == f"intent to stay below the whole organisation (1.9 against {org:.1f})"
     # and so is every other team's
     for other in leaves[:10]:
-        assert set(TeamRisk.objects.get(team=other).reasons) <= expected_reasons(other, waves)
+        assert set(rendered(other)) <= expected_reasons(other, waves)
     # the score is the expected voluntary departures per person over 90 days
     assert 0 < flag.score < 1
 
@@ -221,7 +228,8 @@ def test_a_team_whose_latest_wave_is_suppressed_is_insufficient_data():
     # then no score: a risk flag is a release too
     flag = TeamRisk.objects.get(team=team)
     assert (flag.level, flag.score, flag.wave) == ("insufficient_data", None, waves[-1])
-    assert flag.reasons == [f"no values released for this team in the latest wave ({waves[-1].opens_on:%Y-%m-%d})"]
+    assert flag.reasons == [{"code": "not_released", "opens_on": f"{waves[-1].opens_on:%Y-%m-%d}"}]
+    assert rendered(team) == [f"no values released for this team in the latest wave ({waves[-1].opens_on:%Y-%m-%d})"]
     # while a team with one dimension hidden is scored, and never reasoned about it
     DimensionRelease.objects.filter(team=leaves[6], wave=waves[-1], dimension="intent_to_stay").update(
         mean=None, favorable=None, reason="audit"
@@ -230,8 +238,9 @@ def test_a_team_whose_latest_wave_is_suppressed_is_insufficient_data():
     other = TeamRisk.objects.get(team=leaves[6])
     assert other.level != "insufficient_data" and other.score is not None
     assert not any(
-        reason.startswith("intent to stay below") or "intent to stay above" in reason for reason in other.reasons
+        reason.startswith("intent to stay below") or "intent to stay above" in reason for reason in rendered(leaves[6])
     )
+    assert "intent_to_stay" not in {reason["code"] for reason in other.reasons}
 
 
 def test_too_little_history_gives_no_score_and_says_why():
@@ -244,14 +253,19 @@ def test_too_little_history_gives_no_score_and_says_why():
     assert flags.count() == 43 and set(flags.values_list("level", flat=True)) == {"insufficient_data"}
     assert set(flags.values_list("score", flat=True)) == {None}
     for flag in flags:
-        assert flag.reasons[0].startswith("not enough history to score yet: ")
-        assert flag.reasons[0].endswith(
+        why = risk.reason_render(flag.reasons[0])
+        assert why.startswith("not enough history to score yet: ")
+        assert why.endswith(
             "team-waves with a known 90-day outcome (30 needed) and 0 voluntary departures within them (1 needed)"
         )
 
 
+def text(name: str, **kw) -> str:
+    """A term of a score as the reader sees it: stored as data, rendered in the active language."""
+    return risk.reason_render(risk.reason_data(name, **kw))
+
+
 def test_reason_texts():
-    text = risk.reason_text
     kw = {"value": 0.0, "base": np.nan, "lag": 0, "org": np.nan, "past": 0.0, "exposure": 12.0}
     assert text("intent_to_stay_change", **{**kw, "value": -0.6, "base": 4.1, "lag": 4}) == (
         "intent to stay down 0.6 points over 4 waves"
@@ -282,6 +296,111 @@ def test_reason_texts():
     assert text("size", **kw) == "12 people invited"
 
 
+# The same stored reasons, as data, and what an English and a German reader get from them.
+STORED = [
+    {"code": "intent_to_stay_change", "value": -0.6, "base": 4.1, "lag": 4},
+    {"code": "burnout_change", "value": -0.4, "base": 3.9, "lag": 1},
+    {"code": "participation_change", "value": -0.25, "base": 0.85, "lag": 4},
+    {"code": "departures", "count": 3, "days": 90},
+    {"code": "departures", "count": 1, "days": 90},
+    {"code": "departures", "count": 0, "days": 90},
+    {"code": "growth", "value": 2.94, "org": 3.61},
+    {"code": "workload", "value": 2.5, "org": 3.0},
+    {"code": "connection", "value": 3.26, "org": None},
+    {"code": "enps_detractors", "value": 0.45, "org": 0.3},
+    {"code": "enps_detractors_change", "value": 0.25, "base": 0.2, "lag": 3},
+    {"code": "participation", "value": 0.55, "org": 0.78},
+    {"code": "no_results"},
+    {"code": "not_released", "opens_on": "2026-05-04"},
+    {
+        "code": "no_history",
+        "rows": 12,
+        "horizon": 90,
+        "rows_needed": 30,
+        "departures": 0,
+        "departures_needed": 1,
+    },
+    "intent to stay down 0.6 points",  # stored as words before reasons were data: shown as it is
+]
+ENGLISH = [
+    "intent to stay down 0.6 points over 4 waves",
+    "burnout worse by 0.4 points over 1 wave",
+    "participation fell from 85 % to 60 %",
+    "3 voluntary departures in 90 days",
+    "1 voluntary departure in 90 days",
+    "no voluntary departures in 90 days",
+    "growth below the whole organisation (2.9 against 3.6)",
+    "workload worse than the whole organisation (2.5 against 3.0)",
+    "connection 3.3",
+    "45 % eNPS detractors (whole organisation 30 %)",
+    "eNPS detractors up from 20 % to 45 % over 3 waves",
+    "participation 55 % (whole organisation 78 %)",
+    "no released results yet",
+    "no values released for this team in the latest wave (2026-05-04)",
+    "not enough history to score yet: 12 team-waves with a known 90-day outcome (30 needed) and 0 voluntary "
+    "departures within them (1 needed)",
+    "intent to stay down 0.6 points",
+]
+GERMAN = [
+    "Bleibeabsicht über 4 Runden um 0,6 Punkte gesunken",
+    "Burnout über 1 Runde um 0,4 Punkte schlechter",
+    "Beteiligung von 85 % auf 60 % gesunken",
+    "3 freiwillige Austritte in 90 Tagen",
+    "1 freiwilliger Austritt in 90 Tagen",
+    "keine freiwilligen Austritte in 90 Tagen",
+    "Entwicklung unter dem Wert der gesamten Organisation (2,9 gegenüber 3,6)",
+    "Arbeitslast schlechter als in der gesamten Organisation (2,5 gegenüber 3,0)",
+    "Verbundenheit 3,3",
+    "45 % eNPS-Kritiker (gesamte Organisation 30 %)",
+    "eNPS-Kritiker über 3 Runden von 20 % auf 45 % gestiegen",
+    "Beteiligung 55 % (gesamte Organisation 78 %)",
+    "noch keine veröffentlichten Ergebnisse",
+    "in der letzten Runde wurden für dieses Team keine Werte veröffentlicht (2026-05-04)",
+    "noch zu wenig Verlauf für eine Bewertung: 12 Team-Runden mit bekanntem Ausgang nach 90 Tagen (30 nötig) "
+    "und darin 0 freiwillige Austritte (1 nötig)",
+    "intent to stay down 0.6 points",
+]
+
+
+def test_the_same_stored_reasons_read_in_english_and_in_german():
+    with translation.override("en"):
+        english = [risk.reason_render(reason) for reason in STORED]
+    with translation.override("de"):
+        german = [risk.reason_render(reason) for reason in STORED]
+
+    assert english == ENGLISH
+    assert german == GERMAN
+
+
+def test_stored_reasons_are_json_data_without_nan():
+    # a feature with no whole-organisation value (NaN) is stored as null, which JSON can hold
+    reason = risk.reason_data("growth", value=2.94, base=np.nan, lag=0, org=np.nan, past=0.0, exposure=12.0)
+
+    assert reason == {"code": "growth", "value": 2.94, "org": None}
+    assert risk.reason_render(reason) == "growth 2.9"
+
+
+def stored_risk(team, reasons) -> TeamRisk:
+    return TeamRisk.objects.create(team=team, level="high", score=0.05, reasons=reasons, computed_at=timezone.now())
+
+
+def test_the_api_gives_the_reasons_in_the_requested_language():
+    # given one team's stored risk, its reasons as data
+    team = TeamFactory(name="Eng")
+    stored_risk(team, STORED[:3])
+    client = api_for(role=Employee.Role.HR)
+
+    # when an English and a German integrator ask
+    english = client.get("/api/v1/risks/", HTTP_ACCEPT_LANGUAGE="en").json()["results"]
+    german = client.get("/api/v1/risks/", HTTP_ACCEPT_LANGUAGE="de").json()["results"]
+    default = client.get("/api/v1/risks/").json()["results"]
+
+    # then each gets the same reasons, in their own words
+    assert [r["reasons"] for r in english] == [r["reasons"] for r in default] == [ENGLISH[:3]]
+    assert [r["reasons"] for r in german] == [GERMAN[:3]]
+    assert german[0] | {"reasons": None} == english[0] | {"reasons": None}  # nothing else differs
+
+
 # --- the API ------------------------------------------------------------------------------------
 
 
@@ -305,8 +424,9 @@ def test_hr_sees_every_team_highest_risk_first():
         "path": first.team.path,
         "level": "high",
         "score": first.score,
-        "reasons": first.reasons,
+        "reasons": [risk.reason_render(reason) for reason in first.reasons],
     }
+    assert all(isinstance(reason, str) for r in results for reason in r["reasons"])
 
 
 def test_a_manager_sees_the_risks_of_their_subtree_only():
@@ -406,5 +526,6 @@ def test_a_team_never_surveyed_is_insufficient_data_and_nothing_breaks_without_w
         "insufficient_data",
         None,
         None,
-        ["no released results yet"],
+        [{"code": "no_results"}],
     )
+    assert rendered(team) == ["no released results yet"]
