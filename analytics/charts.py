@@ -1,8 +1,10 @@
 """Server-rendered SVG line charts of released points: the geometry only (no data access).
 
-A chart is served from the project and needs no JavaScript: every point is a focusable mark
-with its value (or its reason, for a hidden one) as an accessible name and a tooltip, and a
-hidden point breaks the line, so a gap is never drawn over.
+A chart is served from the project and needs no JavaScript: every point is a mark with its
+value (or its reason, for a hidden one) as an accessible name and a tooltip, and a hidden point
+breaks the line, so a gap is never drawn over. A chart is one tab stop, not one per wave: only
+its latest point is in the tab order; chart.js moves between the points with the arrow keys
+(a roving tabindex), and the table under each chart lists every value without it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ class Chart:
         per dimension, and the template language spends far longer on each of those hundreds
         of small numbers and labels (lookup, localisation, escaping) than this does.
         """
-        marks = "".join(_mark_svg(m, baseline=self.baseline, height=self.height) for m in self.marks)
+        last = len(self.marks) - 1
+        marks = "".join(
+            _mark_svg(mark, baseline=self.baseline, height=self.height, tab_stop=i == last)
+            for i, mark in enumerate(self.marks)
+        )
         return mark_safe(marks)  # noqa: S308 - every label escaped in _mark_svg, the rest are numbers
 
 
@@ -51,16 +57,17 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _mark_svg(mark: Mark, *, baseline: float, height: int) -> str:
+def _mark_svg(mark: Mark, *, baseline: float, height: int, tab_stop: bool) -> str:
     label = escape(mark.label)
+    tabindex = "0" if tab_stop else "-1"
     if mark.y is None:
         shape = (
-            f'<g class="gap" tabindex="0" role="img" aria-label="{label}"><title>{label}</title>'
+            f'<g class="gap" tabindex="{tabindex}" role="img" aria-label="{label}"><title>{label}</title>'
             f'<rect x="{_num(mark.x - 5)}" y="{_num(baseline - 12)}" width="10" height="10"/></g>'
         )
     else:
         shape = (
-            f'<g class="point" tabindex="0" role="img" aria-label="{label}"><title>{label}</title>'
+            f'<g class="point" tabindex="{tabindex}" role="img" aria-label="{label}"><title>{label}</title>'
             f'<circle cx="{_num(mark.x)}" cy="{_num(mark.y)}" r="5"/></g>'
         )
     tick = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from surveys.models import Team, Wave
@@ -14,7 +15,7 @@ from .models import ExportAudit
 
 class WaveChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Wave) -> str:
-        return f"{obj.opens_on.isoformat()} · {obj.survey.name} (#{obj.pk})"
+        return f"{formats.localize(obj.opens_on)} · {obj.survey.name} (#{obj.pk})"
 
 
 class TeamChoiceField(forms.ModelMultipleChoiceField):

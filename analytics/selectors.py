@@ -8,7 +8,7 @@ a suppressed number is ``Released(None, reason)``, so it can't be printed by mis
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -411,8 +411,10 @@ class WaveParticipation:
 class WaveComments:
     wave: int
     opens_on: object
+    survey: str  # the survey's name: two waves may open on the same day
     comments: tuple[str, ...]
     reason: str | None
+    same_day: bool = False  # another listed wave of the same survey opened that day: name the wave's id too
 
 
 @dataclass(frozen=True)
@@ -630,9 +632,10 @@ def trend_verdict(trend: Trend, *, respondents: int | None) -> str:
         ) % {"n": one_in}
     if trend.direction == "stable":
         if respondents:
+            # The latest wave's answers, not the team's size: the variation expected is that of n answers.
             return ngettext(
-                "Within normal variation for a team of %(n)d.",
-                "Within normal variation for a team of %(n)d.",
+                "Within normal variation for %(n)d answer.",
+                "Within normal variation for %(n)d answers.",
                 respondents,
             ) % {"n": respondents}
         return gettext("Within normal variation.")
@@ -676,13 +679,16 @@ def _team_comments(*, team: Team, waves: list[Wave], releases: dict[int, GroupRe
     latest = [w for w in reversed(waves) if releases[w.pk].state == GroupRelease.State.RESULTS][:COMMENT_WAVES]
     # Asked for all the latest waves, shown only where released: two queries whatever is shown.
     comments = surveys.waves_subtree_comments(wave_ids=[w.pk for w in latest], team_id=team.pk)
+    days = Counter((w.opens_on, w.survey.name) for w in latest)
     for wave in latest:
+        name = wave.survey.name
+        same_day = days[(wave.opens_on, name)] > 1
         if not releases[wave.pk].comments_released:
-            yield WaveComments(wave.pk, wave.opens_on, (), reason_text("comments", wave=wave))
+            yield WaveComments(wave.pk, wave.opens_on, name, (), reason_text("comments", wave=wave), same_day)
             continue
         texts = list(comments[wave.pk])
         random.shuffle(texts)
-        yield WaveComments(wave.pk, wave.opens_on, tuple(texts), None)
+        yield WaveComments(wave.pk, wave.opens_on, name, tuple(texts), None, same_day)
 
 
 @dataclass(frozen=True)

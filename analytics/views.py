@@ -4,7 +4,9 @@ exports and their audit log). Thin: one selector or service, render."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -12,15 +14,19 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import formats
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext, pgettext
 from django.views.decorators.http import require_http_methods
 
 from surveys import selectors as surveys
+from surveys.emails import closing_time_display
+from surveys.models import Wave
 
 from . import charts, exports, selectors
 from .forms import ExportForm
 from .models import ExportAudit
+from .templatetags.released import score, share
 
 LOG_PAGE_SIZE = 50
 
@@ -89,21 +95,22 @@ def _chart(summary: selectors.DimensionSummary) -> charts.Chart:
     labels = []
     for point in summary.points:
         shown = point.favorable if composite else point.mean
-        when = point.opens_on.isoformat()
+        when = formats.localize(point.opens_on)
         if shown.suppressed:
             labels.append(f"{when}: {shown.reason}")
         elif composite:
-            labels.append(f"{when}: {round(shown.value * 100)}%")
+            labels.append(f"{when}: {share(shown.value)}")
         else:
-            labels.append(f"{when}: {shown.value:.2f} ({round(point.favorable.value * 100)}%)")
+            labels.append(f"{when}: {score(shown.value)} ({share(point.favorable.value)})")
     if composite:
-        grid = [(v / 4, f"{25 * v}%") for v in range(5)]
+        grid = [(v / 4, share(v / 4)) for v in range(5)]
     else:
         grid = [(float(v), str(v)) for v in range(int(low), int(high) + 1, 1 if high - low <= 5 else 2)]
+    tick = pgettext("a chart's x-axis label: a wave's day and month, as a Django date format", "j M")
     return charts.line_chart(
         values,
         labels=labels,
-        ticks=[p.opens_on.strftime("%d %b") for p in summary.points],
+        ticks=[formats.date_format(p.opens_on, tick) for p in summary.points],
         low=low,
         high=high,
         grid=grid,
@@ -124,7 +131,33 @@ def hr_risks(request: HttpRequest) -> HttpResponse:
 
 @hr_required
 def hr_waves(request: HttpRequest) -> HttpResponse:
-    return render(request, "analytics/hr_waves.html", {"waves": selectors.waves_list(user=request.user)})
+    """Every wave with when it closed (a closed one) or closes, in the reader's own time zone."""
+    zone = _zone(surveys.user_time_zone(request.user))
+    rows = [(wave, _wave_end(wave, zone)) for wave in selectors.waves_list(user=request.user)]
+    return render(request, "analytics/hr_waves.html", {"rows": rows})
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _wave_end(wave: Wave, zone: ZoneInfo) -> str:
+    """ "Closed <when it was closed>" for a closed wave (a back-filled one may close long before its
+    planned end), "Closes <its planned end>" for the others."""
+    if wave.status == Wave.Status.CLOSED:
+        local = (wave.closed_at or wave.closes_at).astimezone(zone)
+        when = f"{formats.date_format(local, 'DATETIME_FORMAT')} {_zone_name(local, zone)}"
+        return gettext("Closed %(when)s") % {"when": when}
+    return gettext("Closes %(when)s") % {"when": closing_time_display(wave.closes_at, zone.key)}
+
+
+def _zone_name(local: datetime, zone: ZoneInfo) -> str:
+    """ "CET (Europe/Berlin)", as closing times are shown elsewhere; "UTC" alone."""
+    abbreviation = local.tzname() or zone.key
+    return abbreviation if abbreviation == zone.key else f"{abbreviation} ({zone.key})"
 
 
 @hr_required

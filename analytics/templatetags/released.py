@@ -1,9 +1,14 @@
-"""Formatting of released values; a hidden value prints as its reason, never as a number."""
+"""Formatting of released values; a hidden value prints as its reason, never as a number.
+
+Numbers are written the reader's way ("2.91" in English, "2,91" in German) and percentages as
+"46 %", like the churn-risk reasons and the digest e-mails. ``number_format`` cuts digits off
+rather than rounding, so a value is rounded first (``decimal``)."""
 
 from __future__ import annotations
 
 import functools
 from datetime import date
+from decimal import Decimal
 from html import escape
 
 from django import template
@@ -15,15 +20,21 @@ from django.utils.translation import get_language, gettext
 register = template.Library()
 
 
+def decimal(value: float, places: int) -> str:
+    """``value`` rounded to ``places`` decimals, in the active language: 2.909 → "2.91" / "2,91"."""
+    return formats.number_format(Decimal(f"{value:.{places}f}"), places)
+
+
 @register.filter
 def share(value: float | None) -> str:
-    """0.734 → "73%"."""
-    return "" if value is None else f"{round(value * 100):d}%"
+    """0.734 → "73 %"."""
+    return "" if value is None else f"{formats.number_format(round(value * 100), 0)} %"
 
 
 @register.filter
 def score(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+    """A mean on the question scale: 2.909 → "2.91" ("2,91" in German)."""
+    return "" if value is None else decimal(value, 2)
 
 
 @register.filter
@@ -38,7 +49,7 @@ def signed(value: float | None, kind: str = "score") -> str:
             "n": abs(points),
         }
     sign = "+" if value > 0.005 else ("−" if value < -0.005 else "±")
-    return f"{sign}{abs(value):.2f}"
+    return f"{sign}{decimal(abs(value), 2)}"
 
 
 @register.simple_tag
