@@ -97,8 +97,12 @@ def pretty(violations: list[Violation]) -> str:
 
 
 def no_horizontal_scroll(page: Any) -> bool:
-    """True when the page is no wider than the viewport (nothing to scroll sideways)."""
-    return page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")
+    """True when the page is no wider than the viewport (nothing to scroll sideways).
+
+    Against the layout viewport (``clientWidth``, the device width the page's viewport meta asks
+    for), not ``innerWidth``: a mobile browser zooms out to fit a too-wide page, and
+    ``innerWidth`` then grows with the page, so the comparison would always hold on a phone."""
+    return page.evaluate("document.scrollingElement.scrollWidth <= document.documentElement.clientWidth")
 
 
 def login(page: Any, live_server: Any, user: Any, password: str | None = None) -> None:

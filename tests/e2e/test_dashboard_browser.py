@@ -8,7 +8,9 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
+from analytics.models import ExportAudit, TeamRisk
 from surveys.intake import response_record
 from surveys.models import Employee, Question, SurveyQuestion
 from surveys.tokens import token_for
@@ -70,18 +72,18 @@ def test_a_manager_sees_their_teams_chart_and_table_and_not_another_team(
     assert page.url == f"{live_server.url}/teams/{org['eng'].pk}/"
     assert page.locator("h1").inner_text() == "Eng"
     workload = page.locator("article", has=page.locator("h3", has_text="Workload"))
-    marks = workload.locator("figure.chart g[tabindex='0']")
+    marks = workload.locator("figure.chart g[tabindex]")
     assert marks.count() == 4
     # Eng's subtree of 11 in the last wave: six at 1, five at 4 → 26 / 11 = 2.36
-    assert marks.nth(3).get_attribute("aria-label").startswith("2026-09-14: 2.36")
+    assert marks.nth(3).get_attribute("aria-label").startswith("Sept. 14, 2026: 2.36")
     # the keyboard reaches a point and the value is written under the chart
     marks.nth(3).focus()
-    assert workload.locator("figcaption.focused").inner_text().startswith("2026-09-14: 2.36")
+    assert workload.locator("figcaption.focused").inner_text().startswith("Sept. 14, 2026: 2.36")
     # the table alternative
     workload.locator("summary").click()
     rows = workload.locator("details table tbody tr")
     assert rows.count() == 4
-    assert rows.nth(3).inner_text().split("\t")[1:] == ["2.36", "46%", "11"]
+    assert rows.nth(3).inner_text().split("\t")[1:] == ["2.36", "46 %", "11"]
     screenshot(page, "dashboard")
     violations = axe_violations(page)
     assert not violations, pretty(violations)
@@ -119,7 +121,7 @@ def test_hr_opens_the_heatmap_collapses_the_tree_and_drills_into_a_team(
 
     assert page.url == f"{live_server.url}/hr/"
     eng_row = page.locator("tr[data-path='Acme/Eng']")
-    assert "46%" in eng_row.inner_text()  # workload, last wave: 5 favourable of 11 (0.455)
+    assert "46 %" in eng_row.inner_text()  # workload, last wave: 5 favourable of 11 (0.455)
     screenshot(page, "heatmap")
     violations = axe_violations(page)
     assert not violations, pretty(violations)
@@ -142,3 +144,69 @@ def test_hr_opens_the_heatmap_collapses_the_tree_and_drills_into_a_team(
         screenshot(page, name)
         violations = axe_violations(page)
         assert not violations, f"{path}\n{pretty(violations)}"
+
+
+def test_a_chart_is_one_tab_stop_and_the_arrow_keys_move_between_its_waves(org, live_server, desktop_page):
+    page = desktop_page
+    login(page, live_server, _user(Employee.Role.MANAGER, manages=[org["eng"]]))
+    workload = page.locator("article", has=page.locator("h3", has_text="Workload"))
+    caption = workload.locator("figcaption.focused")
+
+    # Tab reaches the chart's latest wave, once
+    latest = workload.locator("figure.chart g[tabindex='0']")
+    assert latest.count() == 1
+    latest.focus()
+    assert caption.inner_text().startswith("Sept. 14, 2026: 2.36")
+
+    # the arrow keys, Home and End walk the waves, the tab stop following the focus
+    page.keyboard.press("ArrowLeft")
+    assert caption.inner_text().startswith("Aug. 31, 2026: ")
+    assert workload.locator("figure.chart g[tabindex='0']").get_attribute("aria-label").startswith("Aug. 31, 2026")
+    page.keyboard.press("Home")
+    assert caption.inner_text().startswith("Aug. 3, 2026: ")
+    page.keyboard.press("ArrowLeft")  # stays on the first
+    assert caption.inner_text().startswith("Aug. 3, 2026: ")
+    page.keyboard.press("End")
+    assert caption.inner_text().startswith("Sept. 14, 2026: ")
+
+    # and the next Tab leaves the chart for its table, not for the chart's next point
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.tagName") == "SUMMARY"
+    assert workload.locator("summary").evaluate("(node) => node === document.activeElement")
+
+
+def test_hr_pages_with_long_team_paths_fit_a_phone(org, live_server, phone_page, axe_violations, screenshot):
+    # given teams with long paths, their risk rows, and exports that name them
+    parent = TeamFactory(name="Engineering and Product Development", parent=org["acme"])
+    deep = TeamFactory(name="Machine Learning Platform Infrastructure Reliability", parent=parent)
+    EmployeeFactory.create_batch(5, team=deep)
+    TeamRisk.objects.create(
+        team=deep,
+        level="elevated",
+        score=0.123,
+        reasons=[{"code": "workload", "value": 2.5, "org": 3.5}],
+        computed_at=timezone.now(),
+    )
+    hr = _user(Employee.Role.HR)
+    for _ in range(3):
+        ExportAudit.objects.create(
+            user=hr,
+            username=hr.username,
+            format="xlsx",
+            channel="web",
+            rows=1234,
+            finished=True,
+            filters={"waves": [1, 2, 3, 4], "teams": [deep.pk], "team_paths": [deep.path, parent.path]},
+        )
+    page = phone_page
+    login(page, live_server, hr)
+
+    for path, name in (("/hr/risks/", "risks"), ("/hr/exports/", "exports"), ("/hr/exports/log/", "export-log")):
+        page.goto(f"{live_server.url}{path}")
+        screenshot(page, f"phone-{name}")
+        assert no_horizontal_scroll(page), f"{path} scrolls sideways on a phone"
+        violations = axe_violations(page)
+        assert not violations, f"{path}\n{pretty(violations)}"
+    # the long path is on the page, wrapped rather than cut
+    page.goto(f"{live_server.url}/hr/risks/")
+    assert page.get_by_role("link", name=deep.path).is_visible()
