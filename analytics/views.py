@@ -20,7 +20,6 @@ from django.utils.translation import get_language, gettext, pgettext
 from django.views.decorators.http import require_http_methods
 
 from surveys import selectors as surveys
-from surveys.emails import closing_time_display
 from surveys.models import Wave
 
 from . import charts, exports, selectors
@@ -151,7 +150,8 @@ def _wave_end(wave: Wave, zone: ZoneInfo) -> str:
         local = (wave.closed_at or wave.closes_at).astimezone(zone)
         when = f"{formats.date_format(local, 'DATETIME_FORMAT')} {_zone_name(local, zone)}"
         return gettext("Closed %(when)s") % {"when": when}
-    return gettext("Closes %(when)s") % {"when": closing_time_display(wave.closes_at, zone.key)}
+    closes = surveys.wave_closing_text(closes_at=wave.closes_at, zone_name=zone.key)
+    return gettext("Closes %(when)s") % {"when": closes}
 
 
 def _zone_name(local: datetime, zone: ZoneInfo) -> str:

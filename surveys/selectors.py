@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import reduce
 from operator import or_
 
@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from .emails import closing_time_display
 from .models import (
     TEAM_PATH_SEPARATOR,
     Answer,
@@ -323,3 +324,8 @@ def user_locale(user: AbstractBaseUser) -> str:
     if employee is None and user.email:
         employee = Employee.objects.filter(email__iexact=user.email).first()
     return employee.locale if employee else ""
+
+
+def wave_closing_text(*, closes_at: datetime, zone_name: str) -> str:
+    """When a wave closes, in ``zone_name``, as its invitations and the admin say it."""
+    return closing_time_display(closes_at, zone_name)

@@ -132,7 +132,7 @@ def test_the_log_shows_an_export_made_from_the_form(sealed):
     body = client.get(reverse("hr-export-log")).content.decode()
 
     assert hr.user.username in body
-    assert "<td>HR pages</td>" in body and "<td>XLSX</td>" in body and "<td>Acme/Eng</td>" in body
+    assert "<td>HR pages</td>" in body and "<td>XLSX</td>" in body and '<td class="path">Acme/Eng</td>' in body
     assert '<td class="num">4</td>' in body
 
 
