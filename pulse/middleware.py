@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
-from surveys.selectors import user_locale
+from surveys.selectors import user_reading_locale
 
 
 class UserLanguageMiddleware:
@@ -49,7 +49,7 @@ class UserLanguageMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return ""
-        return _supported(translation.to_language(user_locale(user)))
+        return _supported(translation.to_language(user_reading_locale(user)))
 
 
 def _supported(language: str) -> str:

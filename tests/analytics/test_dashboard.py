@@ -398,6 +398,19 @@ def test_a_language_chosen_on_the_site_wins_over_the_employee_locale(org, histor
     assert "Your teams" in text and "Deine Teams" not in text
 
 
+def test_a_login_whose_employee_row_is_found_by_its_email_reads_its_locale(org, history):
+    # given a login not linked to its employee row, which has the same address
+    user = UserFactory()
+    EmployeeFactory(email=user.username, locale="de")
+    client = Client()
+    client.force_login(user)
+
+    page = client.get("/dashboard/", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert page["Content-Language"] == "de"
+    assert "Dieses Login leitet kein Team" in _text(page)
+
+
 def test_a_login_without_an_employee_row_and_the_api_follow_the_browser(org, history):
     # given a superuser without an employee row, and a German HR person calling the API
     admin = UserFactory(is_superuser=True, is_staff=True)
