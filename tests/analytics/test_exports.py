@@ -34,7 +34,6 @@ UPWARD = (
     "this team's answers are counted with Acme, so that every group holds at least 5; "
     "it has no results of its own for this wave"
 )
-HIDDEN = "hidden so that a smaller group can't be worked out"
 
 
 def _csv(scope: selectors.ExportScope) -> list[list[str]]:
@@ -58,16 +57,17 @@ def test_the_csv_of_a_sealed_organisation_holds_exactly_what_the_gate_released()
     assert rows[0][:7] == ["team_path", "wave_opens_on", "dimension", "respondents", "mean", "favorable", "suppressed"]
     w = wave.pk
     assert rows[1:] == [
-        # Acme holds everyone: workload 47 / 16 = 2.94, 10 of 32 items favourable; eNPS 120 / 16,
-        # promoters 5 / 16, (5 - 6) / 16 = -6.25 points
-        ["Acme", day, "workload", "16", "2.94", "0.312", "false", str(acme), str(w), "", "", *no_trend],
-        ["Acme", day, "enps", "16", "7.5", "0.312", "false", str(acme), str(w), "", "-6.2", *no_trend],
+        # Acme holds everyone: workload 50 / 16 = 3.125, 10 of 32 items favourable; eNPS 124 / 16,
+        # promoters 6 / 16, (6 - 5) / 16 = 6.25 points (both halves rounded to even, as floats do)
+        ["Acme", day, "workload", "16", "3.12", "0.312", "false", str(acme), str(w), "", "", *no_trend],
+        ["Acme", day, "enps", "16", "7.75", "0.375", "false", str(acme), str(w), "", "6.2", *no_trend],
         # Eng: its own 6 and ML's 5 (as GET /results/ says)
-        ["Acme/Eng", day, "workload", "11", "2.91", "0.455", "false", str(eng), str(w), "", "", *no_trend],
-        ["Acme/Eng", day, "enps", "11", "7.27", "0.455", "false", str(eng), str(w), "", "-9.1", *no_trend],
-        ["Acme/Eng/ML", day, "workload", "5", "4.0", "1.0", "false", str(ml), str(w), "", "", *no_trend],
-        # every ML answer is 10: released, it would say what each of the five answered
-        ["Acme/Eng/ML", day, "enps", "5", "", "", "true", str(ml), str(w), HIDDEN, "", *no_trend],
+        ["Acme/Eng", day, "workload", "11", "3.36", "0.455", "false", str(eng), str(w), "", "", *no_trend],
+        ["Acme/Eng", day, "enps", "11", "8.0", "0.545", "false", str(eng), str(w), "", "27.3", *no_trend],
+        # ML: 22 / 5, every item favourable (each 4 or 5: a whole point apart); eNPS 46 / 5, 3 of 5
+        # promoters and no detractor (each anywhere in 7–10)
+        ["Acme/Eng/ML", day, "workload", "5", "4.4", "1.0", "false", str(ml), str(w), "", "", *no_trend],
+        ["Acme/Eng/ML", day, "enps", "5", "9.2", "0.6", "false", str(ml), str(w), "", "60.0", *no_trend],
         # Sales' answers went to Acme: one suppressed row per dimension, with the reason
         ["Acme/Sales", day, "workload", "", "", "", "true", str(sales), str(w), UPWARD, "", *no_trend],
         ["Acme/Sales", day, "enps", "", "", "", "true", str(sales), str(w), UPWARD, "", *no_trend],
