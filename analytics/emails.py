@@ -151,12 +151,16 @@ def _participation(invited: Released, responded: Released) -> dict[str, str]:
 
 def _team_context(team: selectors.TeamDigest) -> dict[str, Any]:
     result = team.result
+    # no results of its own (its answers went upward, nobody answered): one line says why
+    no_own = result.suppressed and all(d.mean.reason == result.reason for d in result.dimensions)
     return {
         "path": team.path,
         "link": team_link(team.team),
         "participation": _participation(result.invited, result.responded),
-        "hidden": result.reason if not result.dimensions else "",
-        "dimensions": [
+        "hidden": result.reason if no_own else "",
+        "dimensions": []
+        if no_own
+        else [
             {
                 "dimension": dimension_label(change.dimension),
                 "now": shown(change.now, "mean"),

@@ -145,20 +145,29 @@ def _empty(
     )
 
 
+def _without_results(
+    *, team: Team, wave: Wave, reason: str, invited: Released | None = None, responded: Released | None = None
+) -> TeamResult:
+    """A surveyed team with no results of its own in a closed wave: every dimension of the survey
+    listed, hidden, with the reason (as while the wave is open)."""
+    result = _empty(team=team, wave=wave, reason=reason, invited=invited, responded=responded)
+    return replace(result, dimensions=_hidden_dimensions(wave, reason))
+
+
 def _closed_wave_result(*, team: Team, wave: Wave, release: GroupRelease) -> TeamResult:
     if release.state == GroupRelease.State.UPWARD and wave.responses_discarded and release.group_id is None:
-        return _empty(team=team, wave=wave, reason=reason_text(Suppression.DISCARDED, wave=wave))
+        return _without_results(team=team, wave=wave, reason=reason_text(Suppression.DISCARDED, wave=wave))
     if release.state == GroupRelease.State.UPWARD:
         code = release.participation_reason or Suppression.UPWARD
         reason = reason_text(code, wave=wave, group_path=release.group.path if release.group else None)
-        return _empty(team=team, wave=wave, reason=reason)
+        return _without_results(team=team, wave=wave, reason=reason)
     participation_reason = (
         reason_text(release.participation_reason, wave=wave) if release.participation_reason else None
     )
     invited = Released(release.invited, participation_reason)
     responded = Released(release.responded, participation_reason)
     if release.state == GroupRelease.State.NONE:
-        return _empty(
+        return _without_results(
             team=team,
             wave=wave,
             reason=reason_text(Suppression.NO_ANSWERS, wave=wave),
@@ -167,7 +176,7 @@ def _closed_wave_result(*, team: Team, wave: Wave, release: GroupRelease) -> Tea
         )
     dimensions = _dimension_results(wave=wave, releases=DimensionRelease.objects.filter(wave=wave, team=team))
     if wave.responses_discarded and not dimensions:
-        return _empty(
+        return _without_results(
             team=team,
             wave=wave,
             reason=reason_text(Suppression.DISCARDED, wave=wave),
@@ -222,10 +231,10 @@ def _open_wave_result(*, team: Team, wave: Wave) -> TeamResult:
     else:
         shown_invited = shown_responded = Released(None, reason_text(code, wave=wave))
     result = _empty(team=team, wave=wave, reason=open_reason, invited=shown_invited, responded=shown_responded)
-    return replace(result, dimensions=_open_dimensions(wave, open_reason))
+    return replace(result, dimensions=_hidden_dimensions(wave, open_reason))
 
 
-def _open_dimensions(wave: Wave, reason: str) -> tuple[DimensionResult, ...]:
+def _hidden_dimensions(wave: Wave, reason: str) -> tuple[DimensionResult, ...]:
     hidden = Released(None, reason)
     return tuple(
         DimensionResult(
@@ -267,32 +276,37 @@ class DimensionTrend:
 
 
 def team_trends(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> list[DimensionTrend]:
-    """The released points of every sealed wave that surveyed the team, and its latest trend per dimension."""
+    """A point for every sealed wave that surveyed the team on the dimension — its released value,
+    or ``None`` with the reason (a team whose answers went upward has only such points) — and its
+    latest trend per dimension."""
     team = surveys.team_get_for_user(user=user, team_id=team_id)
     waves = {w.pk: w for w in surveys.waves_sealed()}
-    points: dict[str, list[TrendPoint]] = defaultdict(list)
+    group_releases = {
+        r.wave_id: r for r in GroupRelease.objects.filter(team=team, wave__in=list(waves)).select_related("group")
+    }
+    by_dimension: dict[str, dict[int, DimensionRelease]] = defaultdict(dict)
+    for release in DimensionRelease.objects.filter(team=team, wave__in=list(waves)).order_by():
+        by_dimension[release.dimension][release.wave_id] = release
+    surveyed = sorted(group_releases, key=lambda pk: (waves[pk].opens_on, pk))
+    asked = surveys.surveys_dimensions(survey_ids=sorted({waves[pk].survey_id for pk in surveyed}))
+    for dimension in {d for dims in asked.values() for d in dims}:
+        by_dimension.setdefault(dimension, {})
     trends = {t.dimension: t for t in TeamTrend.objects.filter(team=team)}
-    releases = DimensionRelease.objects.filter(team=team, wave__in=list(waves)).order_by()
-    for release in sorted(releases, key=lambda r: (waves[r.wave_id].opens_on, r.wave_id)):
-        wave = waves[release.wave_id]
-        shrunk = trends.get(release.dimension)
-        points[release.dimension].append(
-            TrendPoint(
-                wave=wave.pk,
-                opens_on=wave.opens_on,
-                mean=Released(release.mean, reason_text(release.reason, wave=wave) if release.reason else None),
-                shrunk=(shrunk.shrunk or {}).get(str(wave.pk)) if shrunk else None,
-            )
-        )
     out = []
-    for dimension in sorted(points, key=_dimension_rank):
+    for dimension in sorted(by_dimension, key=_dimension_rank):
         stored = trends.get(dimension)
+        shrunk = (stored.shrunk or {}) if stored else {}
+        points = tuple(
+            TrendPoint(wave=p.wave, opens_on=p.opens_on, mean=p.mean, shrunk=shrunk.get(str(p.wave)))
+            for p in _wave_points(surveyed, waves, group_releases, by_dimension[dimension], asked, dimension)
+            if p.asked
+        )
         trend = (
             Trend(stored.direction, stored.slope, stored.p_value, stored.q_value, stored.min_detectable)
             if stored
             else Trend("insufficient_data", None, None)
         )
-        out.append(DimensionTrend(dimension=dimension, points=tuple(points[dimension]), trend=trend))
+        out.append(DimensionTrend(dimension=dimension, points=points, trend=trend))
     return out
 
 

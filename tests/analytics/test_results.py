@@ -132,9 +132,17 @@ def test_a_team_whose_answers_went_to_its_parent_has_no_results_of_its_own(org):
 
     body = client.get(f"/api/v1/teams/{org['sales'].pk}/results/", {"wave": wave.pk}).json()
 
-    assert body["dimensions"] == [] and body["suppressed"] is True
+    assert body["suppressed"] is True
     assert (body["invited"], body["responded"]) == (None, None)
     assert "counted with Acme" in body["reason"]
+    # every dimension of the survey is listed, hidden, with that reason (as while a wave is open)
+    assert [
+        (d["dimension"], d["respondents"], d["mean"], d["favorable"], d["suppressed"], d["reason"])
+        for d in body["dimensions"]
+    ] == [
+        ("workload", None, None, None, True, body["reason"]),
+        ("enps", None, None, None, True, body["reason"]),
+    ]
 
 
 def test_a_dimension_most_of_a_team_skipped_is_hidden_and_the_parent_still_shown(org):
@@ -229,9 +237,13 @@ def test_a_wave_answered_by_fewer_than_k_has_no_results(org):
 
     body = client.get(f"/api/v1/teams/{org['acme'].pk}/results/", {"wave": wave.pk}).json()
 
-    assert body["dimensions"] == [] and body["suppressed"] is True
+    assert body["suppressed"] is True
     assert not DimensionRelease.objects.filter(wave=wave).exists()
     assert body["reason"] == "fewer than 5 answered the whole wave, so no results are kept"
+    assert {d["dimension"]: (d["mean"], d["reason"]) for d in body["dimensions"]} == {
+        "workload": (None, body["reason"]),
+        "enps": (None, body["reason"]),
+    }
     assert GroupRelease.objects.get(wave=wave, team=None).responded == 3  # the wave's participation is kept
 
 
@@ -253,7 +265,8 @@ def test_one_person_at_the_root_costs_the_fewest_team_results_and_the_root_shows
     assert results("platform")["responded"] == 7 and not results("platform")["suppressed"]
     assert results("sales")["responded"] == 12 and not results("sales")["suppressed"]
     eng = results("eng")
-    assert eng["dimensions"] == [] and "counted with the whole wave" in eng["reason"]
+    assert "counted with the whole wave" in eng["reason"]
+    assert eng["dimensions"] and all(d["mean"] is None and d["reason"] == eng["reason"] for d in eng["dimensions"])
     assert "counted with Acme/Eng/Platform" in results("infra")["reason"]
     # Acme holds the whole audience: its results are the wave's, all 30
     acme = results("acme")
@@ -275,3 +288,16 @@ def org_lone_root():
     for name, count in (("acme", 1), ("eng", 6), ("platform", 6), ("infra", 1), ("data", 4), ("sales", 9), ("east", 3)):
         EmployeeFactory.create_batch(count, team=teams[name])
     return teams
+
+
+def test_the_trends_of_a_team_whose_answers_went_upward_list_its_waves_as_hidden_points(org):
+    wave = close(_answered_wave(org))
+    client = api_for(role=Employee.Role.HR)
+
+    body = client.get(f"/api/v1/teams/{org['sales'].pk}/trends/").json()
+
+    assert [d["dimension"] for d in body["dimensions"]] == ["workload", "enps"]
+    for dimension in body["dimensions"]:
+        (point,) = dimension["points"]
+        assert (point["wave"], point["mean"], point["suppressed"]) == (wave.pk, None, True)
+        assert dimension["trend"]["direction"] == "insufficient_data"
