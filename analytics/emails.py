@@ -69,11 +69,12 @@ def shown(released: Released, kind: str) -> str:
     if released.suppressed:
         return gettext("hidden: %(reason)s") % {"reason": released.reason or gettext("not shown")}
     value = released.value
+    # rounded first: Django's number_format cuts digits off (41.7 % would read 41 %)
     if kind == "share":
-        return f"{number_format(value * 100, 0)} %"
+        return f"{number_format(round(value * 100), 0)} %"
     if kind == "count":
         return number_format(int(value), 0)
-    text = number_format(value, 2)
+    text = number_format(round(value, 2), 2)
     if kind == "change" and value > 0:
         return f"+{text}"
     return text.replace("-", "−") if kind == "change" else text
@@ -84,7 +85,7 @@ def p_value_text(p_value: float | None) -> str:
         return ""
     if p_value < 0.001:
         return "p < " + number_format(0.001, 3)
-    return "p = " + number_format(p_value, 3)
+    return "p = " + number_format(round(p_value, 3), 3)
 
 
 def dimension_label(dimension: str) -> str:

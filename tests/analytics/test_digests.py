@@ -327,3 +327,14 @@ def test_a_failed_send_hands_the_claim_back(org, django_capture_on_commit_callba
     assert WaveAnalysis.objects.get(wave=wave).digests_sent_at is None
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert wave_digests_send(wave_id=wave.pk) == 1
+
+
+def test_numbers_are_rounded_not_cut_off():
+    from analytics.emails import p_value_text, shown
+    from analytics.selectors import Released
+
+    with translation.override("en"):
+        assert shown(Released(5 / 12), "share") == "42 %"  # 41.67 %
+        assert shown(Released(2.666), "mean") == "2.67"
+        assert shown(Released(-0.456), "change") == "−0.46"
+        assert p_value_text(0.0049) == "p = 0.005"
