@@ -139,7 +139,7 @@ def csv_chunks(rows: Iterable[ExportRow]) -> Iterator[bytes]:
     pending, per_chunk = 0, CSV_ROWS_PER_CHUNK
     last, start, middle = (None, None, None, None), "", ""
     values, values_of, ends, end_of = pieces.values.get, pieces.values_of, pieces.ends.get, pieces.end_of
-    append = lines.append
+    extend = lines.extend
     for team, path, wave, day, dimension, respondents, mean, favorable, enps, trend, level in rows:
         if wave != last[2] or team != last[0] or path is not last[1] or day is not last[3]:
             last = (team, path, wave, day)
@@ -150,7 +150,7 @@ def csv_chunks(rows: Iterable[ExportRow]) -> Iterator[bytes]:
             dimension, respondents, mean, favorable, enps
         )
         end = ends((id(trend), level)) or end_of(trend, level)
-        append(start + value[3] + middle + value[4] + end[1])
+        extend((start, value[3], middle, value[4], end[1]))  # joined per chunk: cheaper than adding up
         pending += 1
         if pending == per_chunk:
             yield "".join(lines).encode()
@@ -163,9 +163,10 @@ class _CsvPieces:
     """Parts of CSV rows as ``csv.writer`` writes them, each made once: a team and wave
     (``team_path, wave_opens_on,`` and ``,team,wave,``), the values of one dimension
     (``dimension,respondents,mean,favorable,suppressed`` and ``reason,enps,``) and a trend with
-    its risk (``direction,slope,p_value,level``, the line's end). Bounded, so memory stays flat."""
+    its risk (``direction,slope,p_value,level``, the line's end, kept for the current team only).
+    Bounded, so memory stays flat."""
 
-    LIMIT = 4096
+    LIMIT = 2048
 
     def __init__(self) -> None:
         self._buffer = io.StringIO()
@@ -194,6 +195,7 @@ class _CsvPieces:
         pieces are kept until the next team, the wave's in a dict (a few dozen waves)."""
         if (team, path) != self._team[:2]:
             self._team = (team, path, self.field(_SEEN.get(path) or csv_text(path)), self.field(team))
+            self.ends.clear()  # trends are the team's own: a few per team, kept no longer
         wave_pieces = self._waves.get((wave, day))
         if wave_pieces is None:
             if len(self._waves) >= self.LIMIT:

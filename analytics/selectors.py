@@ -12,7 +12,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from functools import partial
 from itertools import groupby
 from operator import itemgetter
 from typing import NamedTuple
@@ -1097,7 +1096,7 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
     reasons, released, in_order = _ReasonTexts(), _ReleasedValues(), _InDimensionOrder()
     shown = _ShownValues(released)
     shown_get, shown_make = shown.get, shown.make
-    make = partial(tuple.__new__, ExportRow)  # an ExportRow from one tuple of its fields, in C
+    new = tuple.__new__  # new(ExportRow, fields): an ExportRow from one tuple of its fields, in C
     pending = next(releases, None)
     for team, team_groups in groups:  # the trend, risk and release streams hold only this one's teams, in its order
         team_trends = {row[1]: Trend(*row[2:]) for row in _rows_of(trends, team)}
@@ -1120,13 +1119,13 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
                         part = shown_get(key) or shown_make(key, key[-1])
                     else:
                         part = shown_get(row[2:]) or shown_make(row[2:], None)
-                    yield make(start + part + ends[row[2]])
+                    yield new(ExportRow, start + part + ends[row[2]])
                 continue
             text = reasons.get(_group_reason(wave, state, group, participation_reason), wave, group_path)
             hidden = released.get(None, text)
             for dimension in dimensions[wave.survey_id]:
                 enps = hidden if dimension == Question.Dimension.ENPS else None
-                yield make((*start, dimension, None, hidden, hidden, enps, *ends[dimension]))
+                yield new(ExportRow, (*start, dimension, None, hidden, hidden, enps, *ends[dimension]))
         if stored:
             raise RuntimeError(f"a dimension release without its group release: team {team}, waves {sorted(stored)}")
     if pending is not None:
@@ -1166,7 +1165,7 @@ class _ShownValues:
     favorable, enps``, the values as ``Released``), shared between releases with the same stored
     values: most of an export's values repeat. Bounded."""
 
-    LIMIT = 4096
+    LIMIT = 2048
 
     def __init__(self, released: _ReleasedValues) -> None:
         self._released = released
