@@ -1102,10 +1102,10 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
         team_trends = {row[1]: Trend(*row[2:]) for row in _rows_of(trends, team)}
         risk_level = next(iter([level for _, level in _rows_of(risks, team)]), None)
         ends = _TeamEnds(team_trends, risk_level)
-        stored = {}
+        stored: dict[int, list[tuple]] = {}  # wave -> the team's dimension releases in it
         if pending is not None and pending[0] == team:
-            held = sorted(pending[1], key=_WAVE_DIMENSION)
-            stored = {wave_id: list(rows) for wave_id, rows in groupby(held, key=_SECOND)}
+            for row in pending[1]:
+                stored.setdefault(row[1], []).append(row)
             pending = next(releases, None)
         for _, path, wave_id, state, group, group_path, participation_reason in team_groups:
             wave = waves[wave_id]
@@ -1132,7 +1132,7 @@ def export_rows(*, scope: ExportScope) -> Iterator[ExportRow]:
         raise RuntimeError(f"a dimension release without its group release: team {pending[0]}")
 
 
-_FIRST, _SECOND, _WAVE_DIMENSION = itemgetter(0), itemgetter(1), itemgetter(1, 2)
+_FIRST = itemgetter(0)
 
 
 class _InDimensionOrder:
