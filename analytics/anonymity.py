@@ -249,9 +249,11 @@ def _person_audit_enforce(*, tree: Tree, decision: Decision, measure: Measure) -
     is 1.0 says that each of the 7 answered 1, including a one-person team counted inside it.
     So for every node's own respondents (a cell, the finest thing the rollups know), the
     interval the released values allow for *one* of them must be at least a quarter of the
-    range wide. (Shares are not checked person by person: "nobody here is a detractor" bounds
-    each answer to 7–10, wider than a quarter of the 0–10 range; the shares of groups under k
-    are audited by the LP above.)
+    range wide. The shares narrow it too: a favourable share of 1 (or 0) says every answer
+    in the group is 4–5 (or 1–3), and "no promoter and no detractor" says every eNPS answer is
+    7 or 8; so a mean of 4.0 with every answer favourable pins each member at 4, as does an eNPS
+    of 0 with no promoter (each is 7 or 8: one point of 0–10). Every released group holding the
+    cell gives such bounds, and so does its cover less the released groups beside it.
 
     The released groups form a laminar family, so the cell's interval is exact without an LP:
     its cover's (smallest released ancestor's) sum, minus the released groups under the cover
@@ -269,9 +271,9 @@ def _person_audit_enforce(*, tree: Tree, decision: Decision, measure: Measure) -
             continue
         cover = covers[0]
         beside = _maximal_released_below(tree, cover, released)
-        if not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=beside):
+        if not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=beside, released=released):
             continue
-        if beside and not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=[]):
+        if beside and not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=[], released=released):
             victim = min(beside, key=lambda b: (measure.n.get(b, 0), b))
         else:
             victim = cover
@@ -281,18 +283,55 @@ def _person_audit_enforce(*, tree: Tree, decision: Decision, measure: Measure) -
 
 
 def _person_pinned(
-    tree: Tree, measure: Measure, own: dict[str, dict[Key, float]], *, cell: Key, cover: Key, beside: list[int]
+    tree: Tree,
+    measure: Measure,
+    own: dict[str, dict[Key, float]],
+    *,
+    cell: Key,
+    cover: Key,
+    beside: list[int],
+    released: set[Key],
 ) -> bool:
     inside_beside = {node for b in beside for node in tree.subtree(b)}
     free = [c for c in tree.subtree(cover) if c != cell and c not in inside_beside]
     n = own["n"][cell]
-    low, high = measure.scale
-    # the mean: the cell's score sum, then one of its n people (the others anywhere on the scale)
+    # what the shares say of every answer in the cell and the free cells around it
+    low, high = _share_bounds(tree, measure, cover=cover, beside=beside, released=released)
+    # the mean: the cell's score sum, then one of its n people (the others anywhere in the bounds)
     known = _value(measure, "total", cover) - sum(_value(measure, "total", b) for b in beside)
     cell_low = max(low * n, known - sum(high * own["n"][c] for c in free))
     cell_high = min(high * n, known - sum(low * own["n"][c] for c in free))
     person = min(high, cell_high - (n - 1) * low) - max(low, cell_low - (n - 1) * high)
-    return person < AUDIT_SHARE_OF_RANGE * (high - low) - _EPS
+    scale_low, scale_high = measure.scale
+    return person < AUDIT_SHARE_OF_RANGE * (scale_high - scale_low) - _EPS
+
+
+def _share_bounds(
+    tree: Tree, measure: Measure, *, cover: Key, beside: list[int], released: set[Key]
+) -> tuple[float, float]:
+    """The range every answer under ``cover`` outside ``beside`` must lie in, by the published
+    favourable and detractor counts: of the cover less the groups beside it, and of every
+    released group above the cover."""
+    low, high = measure.scale
+    favourable_from = 9.0 if high > 5 else 4.0  # 4–5 on 1–5, promoters 9–10 on 0–10
+    regions = [(cover, beside)] + [(a, []) for a in tree.ancestors(cover) if a in released]
+    families = ["favorable"] + (["detractors"] if measure.detractors is not None else [])
+    for node, minus in regions:
+        items = _value(measure, "items", node) - sum(_value(measure, "items", b) for b in minus)
+        if items <= 0:
+            continue
+        for family in families:
+            count = _value(measure, family, node) - sum(_value(measure, family, b) for b in minus)
+            if family == "favorable":
+                if count >= items:
+                    low = max(low, favourable_from)
+                elif count <= 0:
+                    high = min(high, favourable_from - 1)
+            elif count >= items:  # every answer a detractor: 0–6
+                high = min(high, 6.0)
+            elif count <= 0:
+                low = max(low, 7.0)
+    return low, high
 
 
 def _families(measure: Measure) -> dict[str, Mapping[Key, float]]:

@@ -69,11 +69,12 @@ def shown(released: Released, kind: str) -> str:
     if released.suppressed:
         return gettext("hidden: %(reason)s") % {"reason": released.reason or gettext("not shown")}
     value = released.value
+    # rounded first: Django's number_format cuts digits off (41.7 % would read 41 %)
     if kind == "share":
-        return f"{number_format(value * 100, 0)} %"
+        return f"{number_format(round(value * 100), 0)} %"
     if kind == "count":
         return number_format(int(value), 0)
-    text = number_format(value, 2)
+    text = number_format(round(value, 2), 2)
     if kind == "change" and value > 0:
         return f"+{text}"
     return text.replace("-", "−") if kind == "change" else text
@@ -84,7 +85,7 @@ def p_value_text(p_value: float | None) -> str:
         return ""
     if p_value < 0.001:
         return "p < " + number_format(0.001, 3)
-    return "p = " + number_format(p_value, 3)
+    return "p = " + number_format(round(p_value, 3), 3)
 
 
 def dimension_label(dimension: str) -> str:
@@ -151,12 +152,16 @@ def _participation(invited: Released, responded: Released) -> dict[str, str]:
 
 def _team_context(team: selectors.TeamDigest) -> dict[str, Any]:
     result = team.result
+    # no results of its own (its answers went upward, nobody answered): one line says why
+    no_own = result.suppressed and all(d.mean.reason == result.reason for d in result.dimensions)
     return {
         "path": team.path,
         "link": team_link(team.team),
         "participation": _participation(result.invited, result.responded),
-        "hidden": result.reason if not result.dimensions else "",
-        "dimensions": [
+        "hidden": result.reason if no_own else "",
+        "dimensions": []
+        if no_own
+        else [
             {
                 "dimension": dimension_label(change.dimension),
                 "now": shown(change.now, "mean"),

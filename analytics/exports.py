@@ -28,7 +28,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from .models import ExportAudit
-from .selectors import ExportRow, ExportScope, export_rows
+from .selectors import ExportRow, ExportScope, Released, Trend, export_rows
 
 COLUMNS = (
     "team_path",
@@ -126,20 +126,122 @@ def csv_cells(row: ExportRow) -> tuple:
 
 
 def csv_chunks(rows: Iterable[ExportRow]) -> Iterator[bytes]:
-    """The CSV file (header first) in chunks of a few hundred rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    pending = 0
-    for row in rows:
-        writer.writerow(csv_cells(row))
+    """The CSV file (header first) in chunks of a few hundred rows.
+
+    The bytes are those of ``csv.writer`` writing ``csv_cells`` of every row, but a row is put
+    together from pieces that ``csv.writer`` wrote once (``_CsvPieces``): its team and wave, its
+    values, its trend and risk. An export repeats each of them on many rows, and formatting every
+    cell of every row anew was most of an export's time. ``csv.writer`` quotes each field on its
+    own, so the pieces joined by commas are the row it would have written.
+    """
+    pieces = _CsvPieces()
+    lines = [pieces.line(COLUMNS)]
+    pending, per_chunk = 0, CSV_ROWS_PER_CHUNK
+    last, start, middle = (None, None, None, None), "", ""
+    values, values_of, ends, end_of = pieces.values.get, pieces.values_of, pieces.ends.get, pieces.end_of
+    extend = lines.extend
+    for team, path, wave, day, dimension, respondents, mean, favorable, enps, trend, level in rows:
+        if wave != last[2] or team != last[0] or path is not last[1] or day is not last[3]:
+            last = (team, path, wave, day)
+            start, middle = pieces.team_wave(team, path, wave, day)
+        # Keyed by the value objects themselves (by id: a Released's own hash is slow Python); the
+        # entry holds them, so no other object can take their ids while it is there.
+        value = values((dimension, respondents, id(mean), id(favorable), id(enps))) or values_of(
+            dimension, respondents, mean, favorable, enps
+        )
+        end = ends((id(trend), level)) or end_of(trend, level)
+        extend((start, value[3], middle, value[4], end[1]))  # joined per chunk: cheaper than adding up
         pending += 1
-        if pending == CSV_ROWS_PER_CHUNK:
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
+        if pending == per_chunk:
+            yield "".join(lines).encode()
+            lines.clear()
             pending = 0
-    yield buffer.getvalue().encode()
+    yield "".join(lines).encode()
+
+
+class _CsvPieces:
+    """Parts of CSV rows as ``csv.writer`` writes them, each made once: a team and wave
+    (``team_path, wave_opens_on,`` and ``,team,wave,``), the values of one dimension
+    (``dimension,respondents,mean,favorable,suppressed`` and ``reason,enps,``) and a trend with
+    its risk (``direction,slope,p_value,level``, the line's end, kept for the current team only).
+    Bounded, so memory stays flat."""
+
+    LIMIT = 2048
+
+    def __init__(self) -> None:
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\r\n")
+        self.values: dict[tuple, tuple] = {}
+        self.ends: dict[tuple, tuple] = {}
+        self._team: tuple = (None, None, "", "")
+        self._waves: dict[tuple, tuple[str, str]] = {}
+
+    def line(self, cells: Iterable) -> str:
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerow(cells)
+        return self._buffer.getvalue()
+
+    def fields(self, *cells: object) -> str:
+        """Two or more cells as they are written inside a row (a single empty one would be quoted)."""
+        return self.line(cells)[:-2]
+
+    def field(self, cell: object) -> str:
+        """One cell as it is written inside a row: written with an empty one after it, which is cut off."""
+        return self.line((cell, None))[:-3]
+
+    def team_wave(self, team: int, path: str, wave: int, day: date) -> tuple[str, str]:
+        """``team_path,wave_opens_on,`` and ``,team,wave,``: rows come team by team, so the team's
+        pieces are kept until the next team, the wave's in a dict (a few dozen waves)."""
+        if (team, path) != self._team[:2]:
+            self._team = (team, path, self.field(_SEEN.get(path) or csv_text(path)), self.field(team))
+            self.ends.clear()  # trends are the team's own: a few per team, kept no longer
+        wave_pieces = self._waves.get((wave, day))
+        if wave_pieces is None:
+            if len(self._waves) >= self.LIMIT:
+                self._waves.clear()
+            wave_pieces = self._waves[(wave, day)] = (self.field(_SEEN.get(day) or _day(day)), self.field(wave))
+        _, _, path_piece, team_piece = self._team
+        return path_piece + "," + wave_pieces[0] + ",", "," + team_piece + "," + wave_pieces[1] + ","
+
+    def values_of(
+        self, dimension: str, respondents: int | None, mean: Released, favorable: Released, enps: Released | None
+    ) -> tuple:
+        seen, reason = _SEEN.get, mean.reason
+        head = self.fields(
+            seen(dimension) or csv_text(dimension),
+            respondents,
+            mean.value,
+            favorable.value,
+            "true" if mean.value is None else "false",
+        )
+        tail = self.fields(
+            (seen(reason) or csv_text(reason)) if reason else None,
+            enps.value if enps is not None else None,
+        )
+        if len(self.values) >= self.LIMIT:
+            self.values.clear()
+        made = self.values[(dimension, respondents, id(mean), id(favorable), id(enps))] = (
+            mean,
+            favorable,
+            enps,
+            head,
+            tail + ",",
+        )
+        return made
+
+    def end_of(self, trend: Trend, level: str | None) -> tuple:
+        seen = _SEEN.get
+        text = self.fields(
+            seen(trend.direction) or csv_text(trend.direction),
+            trend.slope,
+            trend.p_value,
+            (seen(level) or csv_text(level)) if level else None,
+        )
+        if len(self.ends) >= self.LIMIT:
+            self.ends.clear()
+        made = self.ends[(id(trend), level)] = (trend, text + "\r\n")
+        return made
 
 
 # --- XLSX --------------------------------------------------------------------------------------

@@ -481,9 +481,32 @@ def _level_render(name: str, value: float, org: float | None) -> str:
     return gettext("%(dimension)s above the whole organisation (%(value)s against %(org)s)") % args
 
 
+_SIGN = dict(FEATURES)
+_SHARES = {"participation", DETRACTORS, "participation_change", f"{DETRACTORS}_change"}
+
+
+def _a_worry(name: str, *, value: float, org: float) -> bool:
+    """Whether the term reads as a reason to worry once put in words (at the precision they show
+    it: 0.1 points, whole percents): a level on the unhealthy side of the whole organisation, a
+    change the unhealthy way. A term the fit weighs can still read "3.0 against 3.0"; that is no
+    reason."""
+    sign = _SIGN.get(name, 0)
+    if sign == 0 or name == "departures":
+        return True
+    shown = round(value * 100) if name in _SHARES else round(value, 1)
+    if name.endswith("_change"):
+        return sign * shown > 0
+    if not np.isfinite(org):
+        return True
+    against = round(org * 100) if name in _SHARES else round(org, 1)
+    return sign * (shown - against) > 0
+
+
 def _reasons(features: Features, row: int, w: int, order: Iterable[int]) -> tuple[Reason, ...]:
     out = []
     for f in order:
+        if not _a_worry(FEATURE_NAMES[f], value=float(features.values[row, w, f]), org=float(features.org[w, f])):
+            continue
         out.append(
             reason_data(
                 FEATURE_NAMES[f],

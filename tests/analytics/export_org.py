@@ -4,8 +4,10 @@ services (as tests/analytics/test_results.py builds it), for the export tests.
     Acme (2 direct) ── Eng (6 direct) ── ML (5)
                    └── Sales (3): fewer than k = 5, its answers go to Acme (2 + 3 = 5)
 
-Answers (w1, w2 reverse-scored, e1 on 0–10): ML 4, 2 (→ 4), 10; Eng 2, 4 (→ 2), 5;
-Acme and Sales 3, 3 (→ 3), 8.
+Answers (w1, w2 reverse-scored, e1 on 0–10) as test_results gives them: each team's members take
+its two profiles in turn (A, B, A, ...), so that no group says what each member answered:
+ML A 4, 2 (→ 4), 10 and B 5, 1 (→ 5), 8; Eng A 2, 4 (→ 2), 5 and B 3, 3 (→ 3), 9; Acme and
+Sales A 3, 3 (→ 3), 8 and B 2, 4 (→ 2), 6.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from surveys.tokens import token_for
 from surveys.waves import wave_launch
 from tests.factories import EmployeeFactory, QuestionFactory, SurveyFactory, TeamFactory
 
-ANSWERS = {"ML": (4, 2, 10), "Eng": (2, 4, 5), "Acme": (3, 3, 8), "Sales": (3, 3, 8)}
+ANSWERS = {
+    "ML": ((4, 2, 10), (5, 1, 8)),
+    "Eng": ((2, 4, 5), (3, 3, 9)),
+    "Acme": ((3, 3, 8), (2, 4, 6)),
+    "Sales": ((3, 3, 8), (2, 4, 6)),
+}
 
 
 def org_create() -> dict[str, Team]:
@@ -47,8 +54,11 @@ def survey_create():
 
 def wave_answered(org: dict[str, Team]) -> Wave:
     wave = wave_launch(survey=survey_create(), teams=[org["acme"]])
+    seen: dict[str, int] = {}
     for invitation in wave.invitations.select_related("team"):
-        w1, w2, e1 = ANSWERS[invitation.team.name]
+        team = invitation.team.name
+        w1, w2, e1 = ANSWERS[team][seen.setdefault(team, 0) % 2]
+        seen[team] += 1
         response_record(token=token_for(invitation.id), answers={"r_w1": w1, "r_w2": w2, "r_e1": e1})
     return wave
 

@@ -127,6 +127,70 @@ def test_a_group_at_the_end_of_the_scale_is_hidden_it_would_say_what_each_member
     assert high * 7 - 6 * 1.0 - max(1.0, low * 7 - 6 * 5.0) >= 1.0
 
 
+def enps_measure_of(tree: Tree, own: dict) -> Measure:
+    """Like measure_of, on 0–10 with promoters (9–10) and detractors (0–6) counted."""
+    n, total, items, promoters, detractors = (defaultdict(int) for _ in range(5))
+    for node, scores in own.items():
+        for target in [node, *tree.ancestors(node)] if node is not ROOT else [ROOT]:
+            n[target] += len(scores)
+            total[target] += sum(scores)
+            items[target] += len(scores)
+            promoters[target] += sum(1 for s in scores if s >= 9)
+            detractors[target] += sum(1 for s in scores if s <= 6)
+    return Measure(
+        n=dict(n),
+        total={k: float(v) for k, v in total.items()},
+        items=dict(items),
+        favorable=dict(promoters),
+        detractors=dict(detractors),
+        scale=(0.0, 10.0),
+    )
+
+
+def test_a_mean_with_every_answer_favourable_says_what_each_member_answered():
+    # given (the outside tester's case) six people who all answered 4: mean 4.0, 100 % favourable
+    tree = Tree(parents={1: None})
+    measure = measure_of(tree, {1: [4.0] * 6})
+
+    decision = measure_release(tree=tree, eligible=[ROOT, 1], measure=measure, k=K)
+
+    # then neither the team nor the wave (the same six) is released
+    assert decision.released() == set()
+    assert decision.reasons[1] == Suppression.AUDIT
+
+
+def test_a_mean_with_no_answer_favourable_at_its_ceiling_is_hidden_too():
+    tree = Tree(parents={1: None})
+    measure = measure_of(tree, {1: [3.0] * 7})  # mean 3.0, nobody favourable: each answered 3
+
+    assert measure_release(tree=tree, eligible=[1], measure=measure, k=K).reasons[1] == Suppression.AUDIT
+
+
+def test_all_favourable_leaves_each_member_a_whole_point_and_is_released():
+    tree = Tree(parents={1: None})
+    measure = measure_of(tree, {1: [4.0, 5.0, 4.0, 5.0, 4.0, 5.0]})  # mean 4.5: each 4 or 5
+
+    assert measure_release(tree=tree, eligible=[1], measure=measure, k=K).released() == {1}
+
+
+@pytest.mark.parametrize(
+    ("answers", "released"),
+    [
+        ([8] * 6, False),  # eNPS 0, no promoter: everyone answered 7 or 8, and the mean says 8
+        ([7, 8, 7, 8, 8, 7], False),  # no promoter, no detractor: each is 7 or 8, one point of 0–10
+        ([7, 8, 9, 8, 2, 7], True),  # a promoter and a detractor: anyone could be anywhere
+        ([0, 3, 6, 5, 2, 6], True),  # all detractors: each 0–6, wider than a quarter of the range
+    ],
+)
+def test_enps_shares_that_bound_every_answer_to_one_point_are_hidden(answers, released):
+    tree = Tree(parents={1: None})
+    measure = enps_measure_of(tree, {1: answers})
+
+    decision = measure_release(tree=tree, eligible=[1], measure=measure, k=K)
+
+    assert (decision.reasons[1] is None) is released
+
+
 def test_counts_release_for_participation():
     # given invited: P (1) 12 = own 3 + C (2) 9
     tree = Tree(parents={1: None, 2: 1})
@@ -186,6 +250,13 @@ def test_no_release_pins_a_group_under_k(case):
         low, high = interval_of_mean(tree=tree, cells={node}, released=released, measure=measure)
         person = min(5.0, high * n - (n - 1) * 1.0) - max(1.0, low * n - (n - 1) * 5.0)
         assert person >= 1.0 - 1e-6, (node, low, high, n)
+    # nor by a share with its mean: every answer favourable (4–5) at a mean of 4.0 says each is
+    # 4; none favourable (1–3) at a mean of 3.0 says each is 3
+    for node in released:
+        if measure.favorable.get(node) == measure.items.get(node):
+            assert measure.total[node] != 4.0 * measure.n[node], node
+        if measure.favorable.get(node) == 0:
+            assert measure.total[node] != 3.0 * measure.n[node], node
 
 
 @pytest.mark.parametrize("scale", [(1.0, 5.0), (0.0, 10.0)])

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 # Acme (2 direct) ── Eng (6 direct) ── ML (5)
 #                └── Sales (3): fewer than k, its answers go to Acme
-# Wave 1: everyone answers workload 4 (favourable); wave 2: Eng's own six answer 2, ML 4.
+# Wave 1: everyone answers workload 4 or 5 (favourable); wave 2: Eng's own six answer 2 or 3, ML 4 or 5.
 START = date(2026, 9, 7)
 
 
@@ -58,11 +58,18 @@ def survey():
 
 
 def _wave(org, survey: Survey, *, opens_on: date, workload, comment=lambda team: "") -> Wave:
+    """Each team's members answer workload(team) and one more in turn, and eNPS 9 and 7 in turn:
+    no group's values say what each of its members answered."""
     wave = wave_launch(survey=survey, teams=[org["acme"]], opens_on=opens_on)
+    seen: dict[str, int] = {}
     for invitation in wave.invitations.select_related("team"):
         team = invitation.team.name
+        turn = seen.setdefault(team, 0) % 2
+        seen[team] += 1
         response_record(
-            token=token_for(invitation.id), answers={"d_w1": workload(team), "d_e1": 9}, comment=comment(team)
+            token=token_for(invitation.id),
+            answers={"d_w1": workload(team) + turn, "d_e1": 7 if turn else 9},
+            comment=comment(team),
         )
     return wave
 
@@ -114,14 +121,15 @@ def test_a_manager_lands_on_their_team_and_sees_its_released_values(org, history
     assert board.status_code == 302 and board["Location"] == f"/teams/{org['eng'].pk}/"
     assert page.status_code == 200
     text = _text(page)
-    # Eng's subtree (11): wave 1 all 4.0 (100% favourable); wave 2 six at 2, five at 4 → 32/11
-    assert "Workload" in text and "2.91 (46 % favourable)" in text
-    assert "−1.09" in text  # 2.91 − 4.00, since the last wave
+    # Eng's subtree (11): wave 1 six 4, 5, 4, 5, 4, 5 and five 4, 5, 4, 5, 4 → 49 / 11 = 4.45 (100%
+    # favourable); wave 2 six 2, 3, ... (15) and five 4, 5, ... (22) → 37 / 11 = 3.36, 5 of 11 favourable
+    assert "Workload" in text and "3.36 (46 % favourable)" in text
+    assert "−1.09" in text  # 3.36 − 4.45, since the last wave
     assert "Engagement index" in text
     # the chart: a mark per wave, named by its value; the latest is the chart's one tab stop
     html = page.content.decode()
     assert html.count('class="point" tabindex="-1"') >= 2 and html.count('class="point" tabindex="0"') >= 2
-    assert 'aria-label="Sept. 21, 2026: 2.91 (46 %)"' in html
+    assert 'aria-label="Sept. 21, 2026: 3.36 (46 %)"' in html
     # the picker lists the manager's subtree and nothing above it
     assert "ML" in text and "Sales" not in text and ">Acme<" not in page.content.decode()
 
@@ -206,8 +214,8 @@ def test_hr_heatmap_prints_released_shares_and_marks_the_rest_with_their_reason(
     html = page.content.decode()
     rows = {m.group(1): m.group(2) for m in re.finditer(r'<tr data-path="([^"]+)">(.*?)</tr>', html, flags=re.S)}
     eng_row = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", rows["Acme/Eng"]))
-    assert "46 %" in eng_row  # workload in wave 2: 10 favourable of 22 item answers (0.455)
-    assert "100 %" in eng_row  # eNPS: everyone a promoter
+    assert "46 %" in eng_row  # workload in wave 2: 5 favourable of 11 item answers (0.455)
+    assert "55 %" in eng_row  # eNPS: 6 promoters of 11
     assert "counted with Acme" in rows["Acme/Sales"]
     assert 'class="num heat-2"' in rows["Acme/Eng"]  # 45% on the six-step scale
     # the earlier wave can be picked
@@ -354,11 +362,11 @@ def test_a_german_manager_reads_the_dashboard_in_german_with_german_numbers(org,
     headings = ("Deine Teams", "Fluktuationsrisiko", "Neueste Runde", "Seit der letzten Runde", "Im letzten Quartal")
     assert [heading for heading in headings if heading not in text] == []
     assert "Arbeitslast als Tabelle" in text and "Engagement-Index" in text
-    # Eng's subtree in wave 2: 32 / 11 = 2.909…, 5 of 11 favourable; the change since wave 1 −1.09
-    assert "2,91 (46 % positiv)" in text and "−1,09" in text
+    # Eng's subtree in wave 2: 37 / 11 = 3.36, 5 of 11 favourable; the change since wave 1 −1.09
+    assert "3,36 (46 % positiv)" in text and "−1,09" in text
     assert "Runde Mittelwert Positiv Antworten" in text and "Runde Eingeladen Geantwortet Quote" in text
-    assert "21. September 2026 2,91 46 % 11" in text  # the table's row
-    assert 'aria-label="21. September 2026: 2,91 (46 %)"' in html  # the chart's mark
+    assert "21. September 2026 3,36 46 % 11" in text  # the table's row
+    assert 'aria-label="21. September 2026: 3,36 (46 %)"' in html  # the chart's mark
     assert ">21. Sep</text>" in html and ">07. Sep" not in html  # the axis, in German
     assert "Runde vom 21. September 2026 · " in text  # the comments
     assert _words(text, ENGLISH_ON_THE_TEAM_PAGE) == []
@@ -369,8 +377,8 @@ def test_an_english_manager_reads_english_numbers_whatever_the_browser(org, hist
 
     text = _text(client.get(f"/teams/{org['eng'].pk}/", HTTP_ACCEPT_LANGUAGE="de"))
 
-    assert "2.91 (46 % favourable)" in text and "−1.09" in text and "Sept. 21, 2026 2.91 46 % 11" in text
-    assert "Fluktuationsrisiko" not in text and "2,91" not in text
+    assert "3.36 (46 % favourable)" in text and "−1.09" in text and "Sept. 21, 2026 3.36 46 % 11" in text
+    assert "Fluktuationsrisiko" not in text and "3,36" not in text
 
 
 def test_the_hr_pages_speak_german_to_a_german_hr_person(org, history):

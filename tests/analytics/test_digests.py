@@ -101,10 +101,10 @@ def test_a_manager_gets_their_teams_results_with_links_and_hidden_values_say_why
     # ML's workload is hidden, and its value (from the rollup nobody else reads) is nowhere
     ml_rollup = DimensionRollup.objects.get(wave=wave, team=org["ml"], dimension="workload")
     hidden = ml_rollup.score_sum / ml_rollup.respondents
-    assert hidden == 4.0
+    assert hidden == 13 / 3  # the three left: 4 + 5 + 4
     assert "- Workload: hidden: fewer than 5 answers\n" in body
     for message in (body, html(eng_mail)):
-        assert f"{hidden:.2f}" not in message and "4.0" not in message
+        assert f"{hidden:.2f}" not in message and f"{hidden:.1f}" not in message
     assert f'<a href="{BASE}/teams/{org["ml"].pk}/"' in html(eng_mail)
 
     (sales_mail,) = to(sales_manager.email)
@@ -242,9 +242,9 @@ def test_a_meaningful_trend_is_named_in_the_managers_digest(org, django_capture_
     wave_digests_send(wave_id=wave.pk)
 
     (message,) = to(manager.email)
-    assert "- Workload: 4.00 — trend: declining (p = 0.004), a meaningful change\n" in message.body
-    # the release audit hides ML's eNPS (all promoters: it would say what each answered)
-    assert "- eNPS: hidden: hidden so that a smaller group can't be worked out\n" in message.body
+    assert "- Workload: 4.40 — trend: declining (p = 0.004), a meaningful change\n" in message.body
+    # ML's eNPS has no trend flag: it is shown without one (3 promoters, 2 passives: 46 / 5)
+    assert "- eNPS: 9.20\n" in message.body
 
 
 def test_the_change_since_the_last_wave_is_shown_between_released_values(org, django_capture_on_commit_callbacks):
@@ -264,7 +264,7 @@ def test_the_change_since_the_last_wave_is_shown_between_released_values(org, dj
     ml_section = message.body.split("== Acme/Eng/ML ==")[1]
     eng_section = message.body.split("== Acme/Eng ==")[1].split("== Acme/Eng/ML ==")[0]
     assert f"- Workload: {now:.2f} (since the last wave: +{now - before:.2f})" in eng_section
-    assert "- Workload: 4.00 (since the last wave: hidden: fewer than 5 answers)" in ml_section
+    assert "- Workload: 4.40 (since the last wave: hidden: fewer than 5 answers)" in ml_section
 
 
 def test_digests_go_out_once_per_wave_however_often_the_task_runs(org, django_capture_on_commit_callbacks):
@@ -327,3 +327,14 @@ def test_a_failed_send_hands_the_claim_back(org, django_capture_on_commit_callba
     assert WaveAnalysis.objects.get(wave=wave).digests_sent_at is None
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert wave_digests_send(wave_id=wave.pk) == 1
+
+
+def test_numbers_are_rounded_not_cut_off():
+    from analytics.emails import p_value_text, shown
+    from analytics.selectors import Released
+
+    with translation.override("en"):
+        assert shown(Released(5 / 12), "share") == "42 %"  # 41.67 %
+        assert shown(Released(2.666), "mean") == "2.67"
+        assert shown(Released(-0.456), "change") == "−0.46"
+        assert p_value_text(0.0049) == "p = 0.005"

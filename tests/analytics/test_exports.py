@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, timedelta
+from itertools import groupby
 
 import pytest
 from django.db import connection
@@ -34,7 +35,6 @@ UPWARD = (
     "this team's answers are counted with Acme, so that every group holds at least 5; "
     "it has no results of its own for this wave"
 )
-HIDDEN = "hidden so that a smaller group can't be worked out"
 
 
 def _csv(scope: selectors.ExportScope) -> list[list[str]]:
@@ -58,16 +58,17 @@ def test_the_csv_of_a_sealed_organisation_holds_exactly_what_the_gate_released()
     assert rows[0][:7] == ["team_path", "wave_opens_on", "dimension", "respondents", "mean", "favorable", "suppressed"]
     w = wave.pk
     assert rows[1:] == [
-        # Acme holds everyone: workload 47 / 16 = 2.94, 10 of 32 items favourable; eNPS 120 / 16,
-        # promoters 5 / 16, (5 - 6) / 16 = -6.25 points
-        ["Acme", day, "workload", "16", "2.94", "0.312", "false", str(acme), str(w), "", "", *no_trend],
-        ["Acme", day, "enps", "16", "7.5", "0.312", "false", str(acme), str(w), "", "-6.2", *no_trend],
+        # Acme holds everyone: workload 50 / 16 = 3.125, 10 of 32 items favourable; eNPS 124 / 16,
+        # promoters 6 / 16, (6 - 5) / 16 = 6.25 points (both halves rounded to even, as floats do)
+        ["Acme", day, "workload", "16", "3.12", "0.312", "false", str(acme), str(w), "", "", *no_trend],
+        ["Acme", day, "enps", "16", "7.75", "0.375", "false", str(acme), str(w), "", "6.2", *no_trend],
         # Eng: its own 6 and ML's 5 (as GET /results/ says)
-        ["Acme/Eng", day, "workload", "11", "2.91", "0.455", "false", str(eng), str(w), "", "", *no_trend],
-        ["Acme/Eng", day, "enps", "11", "7.27", "0.455", "false", str(eng), str(w), "", "-9.1", *no_trend],
-        ["Acme/Eng/ML", day, "workload", "5", "4.0", "1.0", "false", str(ml), str(w), "", "", *no_trend],
-        # every ML answer is 10: released, it would say what each of the five answered
-        ["Acme/Eng/ML", day, "enps", "5", "", "", "true", str(ml), str(w), HIDDEN, "", *no_trend],
+        ["Acme/Eng", day, "workload", "11", "3.36", "0.455", "false", str(eng), str(w), "", "", *no_trend],
+        ["Acme/Eng", day, "enps", "11", "8.0", "0.545", "false", str(eng), str(w), "", "27.3", *no_trend],
+        # ML: 22 / 5, every item favourable (each 4 or 5: a whole point apart); eNPS 46 / 5, 3 of 5
+        # promoters and no detractor (each anywhere in 7–10)
+        ["Acme/Eng/ML", day, "workload", "5", "4.4", "1.0", "false", str(ml), str(w), "", "", *no_trend],
+        ["Acme/Eng/ML", day, "enps", "5", "9.2", "0.6", "false", str(ml), str(w), "", "60.0", *no_trend],
         # Sales' answers went to Acme: one suppressed row per dimension, with the reason
         ["Acme/Sales", day, "workload", "", "", "", "true", str(sales), str(w), UPWARD, "", *no_trend],
         ["Acme/Sales", day, "enps", "", "", "", "true", str(sales), str(w), UPWARD, "", *no_trend],
@@ -403,6 +404,110 @@ def test_a_dimension_release_without_its_group_release_stops_the_export_loudly()
     wave = SealedWaveFactory(survey=survey)
     GroupReleaseFactory(wave=wave, team=TeamFactory(name="B"))
     DimensionReleaseFactory(wave=wave, team=TeamFactory(name="A"), dimension="workload")
+
+    # when / then
+    with pytest.raises(RuntimeError, match="without its group release"):
+        list(selectors.export_rows(scope=selectors.export_scope(user=None)))
+
+
+# --- the CSV as csv.writer writes it -----------------------------------------------------------
+
+
+def _awkward_organisation() -> tuple[list, list]:
+    """Texts csv.writer must quote, formula starts, suppressed and upward rows, values that repeat
+    and values that don't, a team missing a dimension, and waves whose ids run against their days."""
+    survey = _survey("enps", "workload", "growth")
+    later = SealedWaveFactory(survey=survey, opens_on=date(2026, 3, 2))
+    earlier = SealedWaveFactory(survey=survey, opens_on=date(2026, 2, 2))  # a back-filled wave: a higher id
+    root = TeamFactory(name="Acme")
+    teams = [
+        root,
+        TeamFactory(name='Say "hi", then, go', parent=root),
+        TeamFactory(name="Line\nbreak", parent=root),
+        TeamFactory(name="=1+1", parent=root),
+        TeamFactory(name="Plain", parent=root),
+    ]
+    now = timezone.now()
+    for i, team in enumerate(teams):
+        TeamTrend.objects.create(
+            team=team, dimension="workload", direction="declining", slope=-0.25 * i, p_value=0.01, computed_at=now
+        )
+        if i % 2:
+            TeamRisk.objects.create(team=team, level="elevated", score=0.3, computed_at=now)
+        for w, wave in enumerate((later, earlier)):
+            if i == 2 and w == 1:
+                GroupReleaseFactory(
+                    wave=wave, team=team, state=GroupRelease.State.UPWARD, group=root, participation_reason="upward"
+                )
+                continue
+            GroupReleaseFactory(wave=wave, team=team)
+            for d, dimension in enumerate(["growth", "workload", "enps"][: 2 if i == 4 else 3]):
+                hidden = (i + w + d) % 4 == 0
+                DimensionReleaseFactory(
+                    wave=wave,
+                    team=team,
+                    dimension=dimension,
+                    respondents=7 + i,
+                    mean=None if hidden else [3.5, 2.25, 4.0][(i + d) % 3] + (0.125 if i == 3 else 0),
+                    favorable=None if hidden else 0.5,
+                    enps=(None if hidden else -12.5 * d) if dimension == "enps" else None,
+                    reason="few_answers" if hidden else "",
+                )
+    return teams, [earlier, later]
+
+
+def _csv_writer_bytes(rows: list) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(exports.COLUMNS)
+    writer.writerows(exports.csv_cells(row) for row in rows)
+    return buffer.getvalue().encode()
+
+
+@pytest.mark.parametrize("limit", [1, 2048])  # every cache emptied at each new entry; the default
+def test_the_csv_is_byte_for_byte_what_csv_writer_writes_of_every_rows_cells(limit, monkeypatch):
+    # given
+    _awkward_organisation()
+    for holder in (exports._CsvPieces, selectors._ShownValues, selectors._ReleasedValues, selectors._InDimensionOrder):
+        monkeypatch.setattr(holder, "LIMIT", limit)
+    monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 4)
+    scope = selectors.export_scope(user=None)
+    rows = list(selectors.export_rows(scope=scope))
+
+    # when
+    written = b"".join(exports.csv_chunks(iter(rows)))
+
+    # then
+    assert len(rows) == 5 * 2 * 3 - 2  # "Plain" has no enps release in either wave
+    assert written == _csv_writer_bytes(rows)
+    assert b'"Acme/Say ""hi"", then, go"' in written
+    assert b'"Acme/Line\nbreak"' in written
+    assert b"\r\n'Acme/=1+1," not in written  # the path starts with "Acme", so no quote is needed...
+    assert b"\r\nAcme/=1+1," in written
+
+
+def test_each_teams_waves_come_by_day_and_its_dimensions_in_the_surveys_order():
+    teams, (earlier, later) = _awkward_organisation()
+
+    rows = list(selectors.export_rows(scope=selectors.export_scope(user=None)))
+
+    plain = [(r.wave, r.dimension) for r in rows if r.team == teams[4].pk]
+    assert plain == [(earlier.pk, "workload"), (earlier.pk, "growth"), (later.pk, "workload"), (later.pk, "growth")]
+    upward = [(r.wave, r.dimension, r.respondents, r.mean) for r in rows if r.team == teams[2].pk][:3]
+    assert upward == [(earlier.pk, d, None, selectors.Released(None, UPWARD)) for d in ("workload", "growth", "enps")]
+    paths = [path for path, _ in groupby(r.team_path for r in rows)]
+    assert paths == sorted(t.path for t in teams)  # each team's rows together, paths in byte order
+
+
+def test_a_dimension_release_of_a_wave_its_team_has_no_group_release_in_stops_the_export_loudly():
+    # given: the team has a group release in one wave and a dimension release in another
+    survey = _survey("workload")
+    first, second = SealedWaveFactory(survey=survey), SealedWaveFactory(survey=survey)
+    team = TeamFactory(name="A")
+    GroupReleaseFactory(wave=first, team=team)
+    DimensionReleaseFactory(wave=first, team=team, dimension="workload")
+    GroupReleaseFactory(wave=second, team=TeamFactory(name="B"))
+    DimensionReleaseFactory(wave=second, team=team, dimension="workload")
 
     # when / then
     with pytest.raises(RuntimeError, match="without its group release"):

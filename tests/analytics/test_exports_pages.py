@@ -151,3 +151,21 @@ def test_the_admin_shows_the_log_read_only():
     assert change.status_code == 403
     audit.refresh_from_db()
     assert (ExportAudit.objects.count(), audit.rows) == (1, 0)
+
+
+def test_hr_reads_the_log_in_the_admin_and_a_staff_member_who_is_not_hr_does_not():
+    hr_user = UserFactory(is_staff=True)  # as the org import makes HR: staff, in the HR group
+    EmployeeFactory(email=hr_user.username, role=Employee.Role.HR, user=hr_user)
+    other = UserFactory(is_staff=True)
+    EmployeeFactory(email=other.username, role=Employee.Role.MANAGER, user=other)
+    (audit,) = _audits(1)
+    hr, staff = Client(), Client()
+    hr.force_login(hr_user)
+    staff.force_login(other)
+
+    assert hr.get(reverse("admin:analytics_exportaudit_changelist")).status_code == 200
+    assert hr.get(reverse("admin:analytics_exportaudit_change", args=[audit.pk])).status_code == 200
+    assert reverse("admin:analytics_exportaudit_changelist") in hr.get(reverse("admin:index")).content.decode()
+    assert hr.post(reverse("admin:analytics_exportaudit_delete", args=[audit.pk]), {"post": "yes"}).status_code == 403
+    assert staff.get(reverse("admin:analytics_exportaudit_changelist")).status_code == 403
+    assert ExportAudit.objects.count() == 1

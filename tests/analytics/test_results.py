@@ -4,6 +4,7 @@ real services (launch, record, close, seal, analyse), with values computed by ha
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 
 import pytest
 from django.core.management import call_command
@@ -21,11 +22,21 @@ pytestmark = pytest.mark.django_db
 
 # Acme (2 direct) ── Eng (6 direct) ── ML (5)
 #                └── Sales (3): fewer than k = 5, its answers go to Acme (2 + 3 = 5)
-# Answers: (w1, w2 reverse-scored, e1 on 0–10)
-#   ML:          4, 2 (→ 4), 10   score 4, 2 favourable items each, promoter
-#   Eng direct:  2, 4 (→ 2),  5   score 2, none favourable, detractor
-#   Acme+Sales:  3, 3 (→ 3),  8   score 3, none favourable, passive
-ANSWERS = {"ML": (4, 2, 10), "Eng": (2, 4, 5), "Acme": (3, 3, 8), "Sales": (3, 3, 8)}
+# Answers (w1, w2 reverse-scored, e1 on 0–10): each team's members take its two profiles in turn
+# (A, B, A, B, ...), so that no group says what each of its members answered:
+#   ML (3 A, 2 B):       A 4, 2 (→ 4), 10   score 4, promoter;  B 5, 1 (→ 5), 8   score 5, passive
+#   Eng direct (3 + 3):  A 2, 4 (→ 2),  5   score 2, detractor; B 3, 3 (→ 3), 9   score 3, promoter
+#   Acme (1 A, 1 B) and Sales (2 A, 1 B), all counted with Acme:
+#                        A 3, 3 (→ 3),  8   score 3, passive;   B 2, 4 (→ 2), 6   score 2, detractor
+# Workload: ML 5 people, sum 22, every item favourable; Eng's own 6 sum 15, none favourable; Acme
+# and Sales 5 sum 13, none favourable. eNPS: ML 46 (3 promoters), Eng's own 42 (3 promoters, 3
+# detractors), Acme and Sales 36 (2 detractors).
+ANSWERS = {
+    "ML": ((4, 2, 10), (5, 1, 8)),
+    "Eng": ((2, 4, 5), (3, 3, 9)),
+    "Acme": ((3, 3, 8), (2, 4, 6)),
+    "Sales": ((3, 3, 8), (2, 4, 6)),
+}
 
 
 @pytest.fixture
@@ -53,8 +64,11 @@ def _survey():
 
 def _answered_wave(org, *, skip=lambda invitation: set()) -> Wave:
     wave = wave_launch(survey=_survey(), teams=[org["acme"]])
+    seen: dict[str, int] = defaultdict(int)
     for invitation in wave.invitations.select_related("team"):
-        w1, w2, e1 = ANSWERS[invitation.team.name]
+        team = invitation.team.name
+        w1, w2, e1 = ANSWERS[team][seen[team] % 2]
+        seen[team] += 1
         answers = {"r_w1": w1, "r_w2": w2, "r_e1": e1}
         for code in skip(invitation):
             answers.pop(code)
@@ -75,18 +89,19 @@ def test_rollups_compose_up_the_frozen_tree_with_reverse_scoring(org):
     # then: close ran the analysis (eager Celery)
     rollups = {(r.team_id, r.dimension): r for r in DimensionRollup.objects.filter(wave=wave)}
     ml, eng, acme = (rollups[(org[t].pk, "workload")] for t in ("ml", "eng", "acme"))
-    assert (ml.respondents, ml.score_sum, ml.items, ml.favorable) == (5, 20.0, 10, 10)
-    # Eng's subtree: its own 6 (score 2) and ML's 5 (score 4)
-    assert (eng.respondents, eng.score_sum, eng.score_sumsq, eng.items, eng.favorable) == (11, 32.0, 104.0, 22, 10)
-    # Acme: its own 2, Sales' 3 (attributed to Acme), and Eng's 11
-    assert (acme.respondents, acme.score_sum, acme.favorable) == (16, 47.0, 10)
+    assert (ml.respondents, ml.score_sum, ml.items, ml.favorable) == (5, 22.0, 10, 10)  # 3 × 4 + 2 × 5
+    # Eng's subtree: its own 6 (3 × 2 + 3 × 3) and ML's 5; squares 3 × 4 + 3 × 9 + 3 × 16 + 2 × 25
+    assert (eng.respondents, eng.score_sum, eng.score_sumsq, eng.items, eng.favorable) == (11, 37.0, 137.0, 22, 10)
+    # Acme: its own 2, Sales' 3 (attributed to Acme: 3 × 3 + 2 × 2), and Eng's 11
+    assert (acme.respondents, acme.score_sum, acme.favorable) == (16, 50.0, 10)
     assert (org["sales"].pk, "workload") not in rollups  # Sales holds no group of its own
     assert rollups[(None, "workload")].respondents == 16
     enps = rollups[(org["eng"].pk, "enps")]
-    assert (enps.respondents, enps.favorable, enps.detractors, enps.score_sum) == (11, 5, 6, 80.0)
-    # question level: w2 is oriented (6 - 2 = 4 for ML, 6 - 4 = 2 for Eng)
+    # promoters: ML's 3 tens and Eng's 3 nines; detractors Eng's 3 fives; 46 + 42
+    assert (enps.respondents, enps.favorable, enps.detractors, enps.score_sum) == (11, 6, 3, 88.0)
+    # question level: w2 is oriented (6 - 2 = 4 and 6 - 1 = 5 for ML, 6 - 4 = 2 and 6 - 3 = 3 for Eng)
     w2 = QuestionRollup.objects.get(wave=wave, team=org["eng"], question__code="r_w2")
-    assert (w2.respondents, w2.total, w2.favorable, w2.distribution) == (11, 32.0, 5, [0, 6, 0, 5, 0])
+    assert (w2.respondents, w2.total, w2.favorable, w2.distribution) == (11, 37.0, 5, [0, 3, 3, 3, 2])
 
 
 def test_results_api_for_hr(org):
@@ -101,14 +116,14 @@ def test_results_api_for_hr(org):
     assert dims["workload"] == {
         "dimension": "workload",
         "respondents": 11,
-        "mean": 2.91,  # 32 / 11
+        "mean": 3.36,  # 37 / 11
         "favorable": 0.455,  # 10 / 22
         "suppressed": False,
         "reason": None,
     }
-    assert dims["enps"]["mean"] == 7.27  # 80 / 11, on 0–10
-    assert dims["enps"]["enps"] == -9.1  # (5 promoters - 6 detractors) / 11
-    assert dims["enps"]["favorable"] == 0.455  # promoters 5 / 11
+    assert dims["enps"]["mean"] == 8.0  # 88 / 11, on 0–10
+    assert dims["enps"]["enps"] == 27.3  # (6 promoters - 3 detractors) / 11
+    assert dims["enps"]["favorable"] == 0.545  # promoters 6 / 11
 
 
 def test_a_team_whose_answers_went_to_its_parent_has_no_results_of_its_own(org):
@@ -117,9 +132,17 @@ def test_a_team_whose_answers_went_to_its_parent_has_no_results_of_its_own(org):
 
     body = client.get(f"/api/v1/teams/{org['sales'].pk}/results/", {"wave": wave.pk}).json()
 
-    assert body["dimensions"] == [] and body["suppressed"] is True
+    assert body["suppressed"] is True
     assert (body["invited"], body["responded"]) == (None, None)
     assert "counted with Acme" in body["reason"]
+    # every dimension of the survey is listed, hidden, with that reason (as while a wave is open)
+    assert [
+        (d["dimension"], d["respondents"], d["mean"], d["favorable"], d["suppressed"], d["reason"])
+        for d in body["dimensions"]
+    ] == [
+        ("workload", None, None, None, True, body["reason"]),
+        ("enps", None, None, None, True, body["reason"]),
+    ]
 
 
 def test_a_dimension_most_of_a_team_skipped_is_hidden_and_the_parent_still_shown(org):
@@ -137,11 +160,12 @@ def test_a_dimension_most_of_a_team_skipped_is_hidden_and_the_parent_still_shown
     ml = DimensionRelease.objects.get(wave=wave, team=org["ml"], dimension="workload")
     eng = DimensionRelease.objects.get(wave=wave, team=org["eng"], dimension="workload")
     assert (ml.mean, ml.favorable, ml.reason, ml.respondents) == (None, None, "few_answers", 3)
-    # Eng (9 = 6 + 3) stays: its own 6 give its values a wide range of ML's mean
-    assert eng.respondents == 9 and eng.mean == round((12 + 12) / 9, 2)
-    # ML's 5 all answered 10 on eNPS: a mean of 10.0 would say what each of them answered
+    # Eng (9 = 6 + 3) stays: its own 6 give its values a wide range of ML's mean (ML's three
+    # left are the profiles A, B, A: 4 + 5 + 4)
+    assert eng.respondents == 9 and eng.mean == round((15 + 13) / 9, 2)
+    # ML's eNPS is shown: 3 promoters and 2 passives leave each of them anywhere in 7–10
     enps = DimensionRelease.objects.get(wave=wave, team=org["ml"], dimension="enps")
-    assert (enps.mean, enps.reason, enps.respondents) == (None, "audit", 5)
+    assert (enps.mean, enps.reason, enps.respondents) == (9.2, "", 5)
 
 
 def test_while_a_wave_is_open_only_participation_is_shown(org):
@@ -213,9 +237,13 @@ def test_a_wave_answered_by_fewer_than_k_has_no_results(org):
 
     body = client.get(f"/api/v1/teams/{org['acme'].pk}/results/", {"wave": wave.pk}).json()
 
-    assert body["dimensions"] == [] and body["suppressed"] is True
+    assert body["suppressed"] is True
     assert not DimensionRelease.objects.filter(wave=wave).exists()
     assert body["reason"] == "fewer than 5 answered the whole wave, so no results are kept"
+    assert {d["dimension"]: (d["mean"], d["reason"]) for d in body["dimensions"]} == {
+        "workload": (None, body["reason"]),
+        "enps": (None, body["reason"]),
+    }
     assert GroupRelease.objects.get(wave=wave, team=None).responded == 3  # the wave's participation is kept
 
 
@@ -237,7 +265,8 @@ def test_one_person_at_the_root_costs_the_fewest_team_results_and_the_root_shows
     assert results("platform")["responded"] == 7 and not results("platform")["suppressed"]
     assert results("sales")["responded"] == 12 and not results("sales")["suppressed"]
     eng = results("eng")
-    assert eng["dimensions"] == [] and "counted with the whole wave" in eng["reason"]
+    assert "counted with the whole wave" in eng["reason"]
+    assert eng["dimensions"] and all(d["mean"] is None and d["reason"] == eng["reason"] for d in eng["dimensions"])
     assert "counted with Acme/Eng/Platform" in results("infra")["reason"]
     # Acme holds the whole audience: its results are the wave's, all 30
     acme = results("acme")
@@ -259,3 +288,16 @@ def org_lone_root():
     for name, count in (("acme", 1), ("eng", 6), ("platform", 6), ("infra", 1), ("data", 4), ("sales", 9), ("east", 3)):
         EmployeeFactory.create_batch(count, team=teams[name])
     return teams
+
+
+def test_the_trends_of_a_team_whose_answers_went_upward_list_its_waves_as_hidden_points(org):
+    wave = close(_answered_wave(org))
+    client = api_for(role=Employee.Role.HR)
+
+    body = client.get(f"/api/v1/teams/{org['sales'].pk}/trends/").json()
+
+    assert [d["dimension"] for d in body["dimensions"]] == ["workload", "enps"]
+    for dimension in body["dimensions"]:
+        (point,) = dimension["points"]
+        assert (point["wave"], point["mean"], point["suppressed"]) == (wave.pk, None, True)
+        assert dimension["trend"]["direction"] == "insufficient_data"

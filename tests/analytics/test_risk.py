@@ -529,3 +529,24 @@ def test_a_team_never_surveyed_is_insufficient_data_and_nothing_breaks_without_w
         [{"code": "no_results"}],
     )
     assert rendered(team) == ["no released results yet"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "org", "named"),
+    [
+        ("intent_to_stay", 3.0, 3.0, False),  # "3.0 against 3.0" is no reason to worry
+        ("intent_to_stay", 3.04, 2.96, False),  # nor is it once rounded as the words show it
+        ("intent_to_stay", 2.9, 3.0, True),
+        ("intent_to_stay", 3.2, 3.0, False),  # above the organisation: healthy
+        ("burnout", 2.5, 3.1, True),  # oriented: lower is worse
+        ("enps_detractors", 0.35, 0.30, True),  # more detractors than the organisation
+        ("participation", 0.41, 0.42, True),
+        ("participation", 0.424, 0.42, False),  # 42 % against 42 %
+        ("intent_to_stay_change", -0.04, float("nan"), False),  # "down 0.0 points"
+        ("intent_to_stay_change", -0.6, float("nan"), True),
+        ("participation_change", 0.05, float("nan"), False),  # participation rose
+        ("departures", 1.0, float("nan"), True),
+    ],
+)
+def test_a_term_is_named_only_where_its_words_read_as_a_worry(name, value, org, named):
+    assert risk._a_worry(name, value=value, org=org) is named

@@ -90,6 +90,9 @@ def demo_block(state: DemoState) -> str:
         f"{pad}{state.risky_teams} at high or elevated churn risk): its results, trends and",
         f"{pad}why a team is flagged.",
         "",
+        f"  Commands run on this demo put links in e-mails (close_wave {state.open_wave} sends the digests):",
+        f"    PULSE_BASE_URL={settings.PULSE_BASE_URL} .venv/bin/python manage.py close_wave {state.open_wave}",
+        "",
     ]
     if state.link is None:
         lines.append(f"  Open wave #{state.open_wave}: everyone invited has answered already.")
