@@ -204,7 +204,15 @@ def test_hr_pages_with_long_team_paths_fit_a_phone(org, live_server, phone_page,
     page = phone_page
     login(page, live_server, hr)
 
-    for path, name in (("/hr/risks/", "risks"), ("/hr/exports/", "exports"), ("/hr/exports/log/", "export-log")):
+    pages = [
+        ("/hr/risks/", "risks"),
+        ("/hr/exports/", "exports"),
+        ("/hr/exports/log/", "export-log"),
+        ("/hr/waves/", "waves"),
+        (f"/teams/{deep.pk}/", "team"),
+        (f"/teams/{org['eng'].pk}/", "team-eng"),
+    ]
+    for path, name in pages:
         page.goto(f"{live_server.url}{path}")
         screenshot(page, f"phone-{name}")
         assert no_horizontal_scroll(page), f"{path} scrolls sideways on a phone"
