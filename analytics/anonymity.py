@@ -274,10 +274,12 @@ def _person_audit_enforce(*, tree: Tree, decision: Decision, measure: Measure) -
         if not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=beside, released=released):
             continue
         if beside and not _person_pinned(tree, measure, own, cell=cell, cover=cover, beside=[], released=released):
+            # hiding a group beside the cell keeps its people vague: hidden for their sake
             victim = min(beside, key=lambda b: (measure.n.get(b, 0), b))
+            decision.reasons[victim] = Suppression.AUDIT
         else:
-            victim = cover
-        decision.reasons[victim] = Suppression.AUDIT
+            # the cover's own values say what its members answered
+            decision.reasons[cover] = Suppression.PINNED
         return True
     return False
 

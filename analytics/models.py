@@ -93,6 +93,7 @@ class Suppression(models.TextChoices):
     FEW_INVITED = "few_invited", _("fewer people invited than the threshold")
     COMPLEMENT = "complement", _("hidden so that a smaller group can't be worked out")
     AUDIT = "audit", _("hidden so that a smaller group can't be worked out")
+    PINNED = "pinned", _("hidden: it would say what each member answered")
     UPWARD = "upward", _("answers counted with a larger group")
     PARTIAL = "partial", _("some sub-team's answers counted with a larger group")
     NO_ANSWERS = "no_answers", _("no answers")

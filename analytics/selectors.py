@@ -81,6 +81,8 @@ def reason_text(code: str, *, wave: Wave, group_path: str | None = None) -> str:
         return ngettext("fewer than %(k)d answer", "fewer than %(k)d answers", k) % {"k": k}
     if code == Suppression.FEW_INVITED:
         return ngettext("fewer than %(k)d person invited", "fewer than %(k)d people invited", k) % {"k": k}
+    if code == Suppression.PINNED:
+        return gettext("hidden: it would say what each of its members answered")
     if code in (Suppression.COMPLEMENT, Suppression.AUDIT):
         return gettext("hidden so that a smaller group can't be worked out")
     if code == Suppression.UPWARD:

@@ -121,7 +121,7 @@ def test_a_group_at_the_end_of_the_scale_is_hidden_it_would_say_what_each_member
 
     # then Platform's mean of 1.0 is not released; Eng's (16, mean 2.06) is, and leaves each
     # of Platform's 7 anywhere from 1 to 5
-    assert decision.reasons[2] == Suppression.AUDIT
+    assert decision.reasons[2] == Suppression.PINNED
     assert decision.released() == {ROOT, 1}
     low, high = interval_of_mean(tree=tree, cells={2}, released=decision.released(), measure=measure)
     assert high * 7 - 6 * 1.0 - max(1.0, low * 7 - 6 * 5.0) >= 1.0
@@ -156,14 +156,14 @@ def test_a_mean_with_every_answer_favourable_says_what_each_member_answered():
 
     # then neither the team nor the wave (the same six) is released
     assert decision.released() == set()
-    assert decision.reasons[1] == Suppression.AUDIT
+    assert decision.reasons[1] == Suppression.PINNED
 
 
 def test_a_mean_with_no_answer_favourable_at_its_ceiling_is_hidden_too():
     tree = Tree(parents={1: None})
     measure = measure_of(tree, {1: [3.0] * 7})  # mean 3.0, nobody favourable: each answered 3
 
-    assert measure_release(tree=tree, eligible=[1], measure=measure, k=K).reasons[1] == Suppression.AUDIT
+    assert measure_release(tree=tree, eligible=[1], measure=measure, k=K).reasons[1] == Suppression.PINNED
 
 
 def test_all_favourable_leaves_each_member_a_whole_point_and_is_released():

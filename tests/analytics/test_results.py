@@ -301,3 +301,22 @@ def test_the_trends_of_a_team_whose_answers_went_upward_list_its_waves_as_hidden
         (point,) = dimension["points"]
         assert (point["wave"], point["mean"], point["suppressed"]) == (wave.pk, None, True)
         assert dimension["trend"]["direction"] == "insufficient_data"
+
+
+def test_a_team_whose_values_would_say_what_each_member_answered_is_hidden_and_says_so(org):
+    # given (the outside tester's case) everyone answers 4 and 2 (→ 4) on workload and 8 on eNPS
+    wave = wave_launch(survey=_survey(), teams=[org["acme"]])
+    for invitation in wave.invitations.all():
+        response_record(token=token_for(invitation.id), answers={"r_w1": 4, "r_w2": 2, "r_e1": 8})
+    wave = close(wave)
+    client = api_for(role=Employee.Role.HR)
+
+    body = client.get(f"/api/v1/teams/{org['acme'].pk}/results/", {"wave": wave.pk}).json()
+
+    # then neither is released: "mean 4.0, all favourable" and "eNPS 0, nobody a promoter or a
+    # detractor" say each answer
+    assert {d["dimension"]: (d["mean"], d["favorable"], d["reason"]) for d in body["dimensions"]} == {
+        "workload": (None, None, "hidden: it would say what each of its members answered"),
+        "enps": (None, None, "hidden: it would say what each of its members answered"),
+    }
+    assert not DimensionRelease.objects.filter(wave=wave, mean__isnull=False).exists()
