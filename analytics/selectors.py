@@ -279,11 +279,28 @@ class DimensionTrend:
     trend: Trend
 
 
-def team_trends(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> list[DimensionTrend]:
-    """A point for every sealed wave that surveyed the team on the dimension — its released value,
-    or ``None`` with the reason (a team whose answers went upward has only such points) — and its
-    latest trend per dimension."""
-    team = surveys.team_get_for_user(user=user, team_id=team_id)
+@dataclass(frozen=True)
+class _TeamReleases:
+    """What the gate stored about one team over every sealed wave that surveyed it (trends and the
+    dashboard read the same): five queries whatever the history's length."""
+
+    waves: dict[int, Wave]
+    group_releases: dict[int, GroupRelease]
+    by_dimension: dict[str, dict[int, DimensionRelease]]  # every dimension asked, even if never released
+    surveyed: list[int]  # waves with a group release, oldest first
+    asked: dict[int, set[str]]  # survey -> its dimensions
+    trends: dict[str, TeamTrend]
+
+    def dimensions(self) -> list[str]:
+        return sorted(self.by_dimension, key=_dimension_rank)
+
+    def points(self, dimension: str) -> tuple[WavePoint, ...]:
+        return _wave_points(
+            self.surveyed, self.waves, self.group_releases, self.by_dimension[dimension], self.asked, dimension
+        )
+
+
+def _team_releases(team: Team) -> _TeamReleases:
     waves = {w.pk: w for w in surveys.waves_sealed()}
     group_releases = {
         r.wave_id: r for r in GroupRelease.objects.filter(team=team, wave__in=list(waves)).select_related("group")
@@ -296,13 +313,23 @@ def team_trends(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> list
     for dimension in {d for dims in asked.values() for d in dims}:
         by_dimension.setdefault(dimension, {})
     trends = {t.dimension: t for t in TeamTrend.objects.filter(team=team)}
+    return _TeamReleases(waves, group_releases, dict(by_dimension), surveyed, asked, trends)
+
+
+def team_trends(*, user: AbstractBaseUser | AnonymousUser, team_id: int) -> list[DimensionTrend]:
+    """A point for every sealed wave that surveyed the team on the dimension — its released value,
+    or ``None`` with the reason (a team whose answers went upward has only such points) — and its
+    latest trend per dimension."""
+    team = surveys.team_get_for_user(user=user, team_id=team_id)
+    history = _team_releases(team)
+    trends = history.trends
     out = []
-    for dimension in sorted(by_dimension, key=_dimension_rank):
+    for dimension in history.dimensions():
         stored = trends.get(dimension)
         shrunk = (stored.shrunk or {}) if stored else {}
         points = tuple(
             TrendPoint(wave=p.wave, opens_on=p.opens_on, mean=p.mean, shrunk=shrunk.get(str(p.wave)))
-            for p in _wave_points(surveyed, waves, group_releases, by_dimension[dimension], asked, dimension)
+            for p in history.points(dimension)
             if p.asked
         )
         trend = (
@@ -485,27 +512,17 @@ def team_history(*, page: TeamPage) -> TeamHistory:
     """Everything the closed waves released about the page's team, in a constant number of
     queries whatever the size of the organisation or its history."""
     team = page.team
-    waves = {w.pk: w for w in surveys.waves_sealed()}
-    group_releases = {
-        r.wave_id: r for r in GroupRelease.objects.filter(team=team, wave__in=list(waves)).select_related("group")
-    }
-    by_dimension: dict[str, dict[int, DimensionRelease]] = defaultdict(dict)
-    for release in DimensionRelease.objects.filter(team=team, wave__in=list(waves)).order_by():
-        by_dimension[release.dimension][release.wave_id] = release
-    surveyed = sorted(group_releases, key=lambda pk: (waves[pk].opens_on, pk))
-    trends = {t.dimension: t for t in TeamTrend.objects.filter(team=team)}
+    history = _team_releases(team)
+    waves, group_releases, surveyed, trends = history.waves, history.group_releases, history.surveyed, history.trends
     scales = surveys.dimension_scales()
-    asked = surveys.surveys_dimensions(survey_ids=sorted({waves[pk].survey_id for pk in surveyed}))
-    for dimension in {d for dims in asked.values() for d in dims}:
-        by_dimension.setdefault(dimension, {})
     dimensions = [
         _dimension_summary(
             dimension=dimension,
             scale=scales.get(dimension, (1, 5)),
-            points=_wave_points(surveyed, waves, group_releases, by_dimension[dimension], asked, dimension),
+            points=history.points(dimension),
             stored=trends.get(dimension),
         )
-        for dimension in sorted(by_dimension, key=_dimension_rank)
+        for dimension in history.dimensions()
     ]
     composite = _composite_summary(dimensions, stored=trends.get(COMPOSITE))
     return TeamHistory(
